@@ -1,0 +1,29 @@
+"""Audio file reading for scoring and data: soundfile for I/O, torchaudio for resampling."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from laura_core.errors import DataError
+
+
+def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Read ``path`` as mono float32 in [-1, 1]; resample to ``sample_rate`` when given.
+
+    Multi-channel audio is averaged to mono. Errors name the file.
+    """
+    import soundfile as sf
+
+    try:
+        wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises several types for missing/corrupt files
+        raise DataError(f"{path}: cannot read audio ({e})") from None
+    wav = wav.mean(axis=1)
+    if sample_rate is not None and sr != sample_rate:
+        import torch
+        import torchaudio.functional as AF
+
+        wav = AF.resample(torch.from_numpy(wav), sr, sample_rate).numpy()
+        sr = sample_rate
+    return np.ascontiguousarray(wav, dtype=np.float32), sr

@@ -1,0 +1,26 @@
+"""Hook specifications of the ``laura`` plugin system.
+
+A plugin is any module (or object) listed under the ``laura`` entry-point group that
+implements some of these hooks with ``@laura_core.hookimpl``. Registration goes
+through a ``register`` callback so the core can validate every entry and name the
+plugin that made it.
+"""
+import pluggy
+
+PROJECT = "laura"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_tasks(register):
+    """Register tasks: call ``register(task)`` with an instance of a ``laura_core.task.Task`` subclass."""
+
+
+@hookspec
+def register_components(register):
+    """Register components: call ``register(kind, name, factory, description="")``.
+
+    ``kind`` is one of ``laura_core.registry.COMPONENT_KINDS``; ``factory(**options)``
+    builds the component (a class or a function).
+    """

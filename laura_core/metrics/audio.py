@@ -1,0 +1,92 @@
+"""Signal metrics for generated or enhanced audio: SI-SDR, PESQ (wide band), STOI/ESTOI and
+mel-cepstral distortion with DTW alignment. pesq, pystoi, pysptk and librosa do the real work.
+
+Reference and estimate are mono float arrays at the same rate; for the sample-aligned metrics
+(SI-SDR, PESQ, STOI) the longer one is cut to the shorter, since codec and vocoder outputs may
+differ from the reference by a few samples of padding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PESQ_RATE = 16000  # wide-band PESQ is defined at 16 kHz
+PESQ_FLOOR = 1.0  # MOS-LQO scale minimum: the score of a missing or silent estimate
+SI_SDR_FLOOR = -50.0  # dB, the score of a missing or silent estimate
+
+
+def _trim(ref: np.ndarray, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = min(len(ref), len(est))
+    return np.asarray(ref[:n], dtype=np.float64), np.asarray(est[:n], dtype=np.float64)
+
+
+def is_silent(wav: np.ndarray | None) -> bool:
+    return wav is None or len(wav) == 0 or not np.any(np.abs(wav) > 1e-9)
+
+
+def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
+    """Scale-invariant SDR in dB (Le Roux et al., 2019), means removed."""
+    ref, est = _trim(ref, est)
+    ref, est = ref - ref.mean(), est - est.mean()
+    if is_silent(est):
+        return SI_SDR_FLOOR
+    scale = np.dot(est, ref) / max(np.dot(ref, ref), 1e-20)
+    target = scale * ref
+    noise = est - target
+    return float(10 * np.log10(max(np.dot(target, target), 1e-20) / max(np.dot(noise, noise), 1e-20)))
+
+
+def pesq_wb(ref: np.ndarray, est: np.ndarray, sample_rate: int) -> float:
+    """Wide-band PESQ (ITU-T P.862.2, MOS-LQO) at 16 kHz."""
+    from pesq import pesq
+
+    if sample_rate != PESQ_RATE:
+        raise ValueError(f"wide-band PESQ needs {PESQ_RATE} Hz audio, got {sample_rate} Hz")
+    ref, est = _trim(ref, est)
+    if is_silent(est):
+        return PESQ_FLOOR
+    return float(pesq(PESQ_RATE, ref, est, "wb"))
+
+
+def stoi(ref: np.ndarray, est: np.ndarray, sample_rate: int, extended: bool = False) -> float:
+    """STOI (Taal et al., 2011) or, with ``extended``, ESTOI (Jensen & Taal, 2016)."""
+    from pystoi import stoi as _stoi
+
+    ref, est = _trim(ref, est)
+    if is_silent(est):
+        return 0.0
+    return float(_stoi(ref, est, sample_rate, extended=extended))
+
+
+@dataclass
+class MCDOptions:
+    order: int = 24  # mel-cepstrum order; c0 (energy) is excluded from the distance
+    frame_ms: float = 25.0
+    hop_ms: float = 5.0
+
+
+def mel_cepstrum(wav: np.ndarray, sample_rate: int, options: MCDOptions) -> np.ndarray:
+    """Frame-wise mel-cepstra ``[frames, order + 1]`` (pysptk, all-pass constant for the rate)."""
+    import librosa
+    import pysptk
+
+    n_fft = int(round(sample_rate * options.frame_ms / 1000))
+    hop = int(round(sample_rate * options.hop_ms / 1000))
+    wav = np.asarray(wav, dtype=np.float64)
+    if len(wav) < n_fft:
+        wav = np.pad(wav, (0, n_fft - len(wav)))
+    frames = librosa.util.frame(wav, frame_length=n_fft, hop_length=hop, axis=0) * pysptk.blackman(n_fft)
+    alpha = pysptk.util.mcepalpha(sample_rate)
+    return pysptk.mcep(np.ascontiguousarray(frames), order=options.order, alpha=alpha, etype=1, eps=1e-8)
+
+
+def mcd_dtw(ref: np.ndarray, est: np.ndarray, sample_rate: int, options: MCDOptions) -> float:
+    """Mel-cepstral distortion in dB over the DTW path between the two mel-cepstrum sequences."""
+    import librosa
+
+    c_ref = mel_cepstrum(ref, sample_rate, options)[:, 1:]
+    c_est = mel_cepstrum(est, sample_rate, options)[:, 1:]
+    _, path = librosa.sequence.dtw(X=c_ref.T, Y=c_est.T, metric="euclidean")
+    diff = c_ref[path[:, 0]] - c_est[path[:, 1]]
+    return float(np.mean(10.0 / np.log(10.0) * np.sqrt(2.0 * np.sum(diff**2, axis=1))))

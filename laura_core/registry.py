@@ -1,0 +1,164 @@
+"""The plugin registry: tasks and components, each traced back to the plugin that registered it.
+
+Built-in tasks and components load through the ``laura`` entry-point group exactly like a
+third-party package's. Every registration is validated here; a name registered twice is an
+error naming both sources.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pluggy
+
+from laura_core import hookspecs
+from laura_core.errors import RegistryError
+
+# Component kinds the core has interfaces for. A kind outside this list is a typo, not a feature.
+COMPONENT_KINDS = {
+    "encoder": "audio encoder: waveform or features -> embeddings of the GPT width",
+    "backbone": "GPT backbone: input embeddings -> hidden states, with a KV cache",
+    "tokenizer": "text tokenizer",
+    "codec": "audio codec: waveform <-> residual-quantizer codes",
+    "vocoder": "codec vocoder: first-group codes (+ conditions) -> waveform",
+    "judge": "ASR judge: transcribes generated audio for TTS scoring",
+}
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Registration:
+    kind: str  # "task" or a component kind
+    name: str
+    obj: Any  # a Task instance, or a component factory
+    source: str  # the plugin (entry point or module) that registered it
+    distribution: str  # "name version" of the package that provides the plugin, or "-"
+    description: str = ""
+
+    @property
+    def origin(self) -> str:
+        return f"{self.source} ({self.distribution})"
+
+
+class Registry:
+    """Holds every task and component registered by ``laura`` plugins.
+
+    ``Registry()`` loads all installed plugins from entry points. Tests build
+    ``Registry(autoload=False)`` and ``add_plugin`` their own.
+    """
+
+    def __init__(self, autoload: bool = True):
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self._pm.add_hookspecs(hookspecs)
+        if autoload:
+            self._pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+        self._entries: dict[tuple[str, str], Registration] | None = None
+
+    def add_plugin(self, plugin: Any, name: str | None = None) -> None:
+        self._pm.register(plugin, name=name)
+        self._entries = None
+
+    # -- collection -------------------------------------------------------------------------
+
+    def _distributions(self) -> dict[int, str]:
+        return {
+            id(plugin): f"{dist.project_name} {dist.version}"
+            for plugin, dist in self._pm.list_plugin_distinfo()
+        }
+
+    def _collect(self) -> dict[tuple[str, str], Registration]:
+        if self._entries is not None:
+            return self._entries
+        from laura_core.task import Task  # the registry validates tasks against the protocol
+
+        entries: dict[tuple[str, str], Registration] = {}
+        dists = self._distributions()
+
+        def add(reg: Registration) -> None:
+            key = (reg.kind if reg.kind == "task" else "component:" + reg.kind, reg.name)
+            if key in entries:
+                raise RegistryError(
+                    f"{reg.kind} {reg.name!r} is registered twice: by {entries[key].origin} "
+                    f"and by {reg.origin}"
+                )
+            entries[key] = reg
+
+        # Each plugin's hook is called on its own so every registration knows its source.
+        for impl in self._pm.hook.register_tasks.get_hookimpls():
+            source, dist = impl.plugin_name, dists.get(id(impl.plugin), "-")
+
+            def register_task(task: Any, _source=source, _dist=dist) -> None:
+                if not isinstance(task, Task):
+                    raise RegistryError(f"plugin {_source} registered {task!r}, which is not a laura_core.task.Task")
+                task.validate()
+                add(Registration("task", task.name, task, _source, _dist, task.description))
+
+            impl.function(register=register_task)
+
+        for impl in self._pm.hook.register_components.get_hookimpls():
+            source, dist = impl.plugin_name, dists.get(id(impl.plugin), "-")
+
+            def register_component(
+                kind: str, name: str, factory: Callable[..., Any], description: str = "", _source=source, _dist=dist
+            ) -> None:
+                if kind not in COMPONENT_KINDS:
+                    raise RegistryError(
+                        f"plugin {_source} registered a component of unknown kind {kind!r}; "
+                        f"kinds are {', '.join(sorted(COMPONENT_KINDS))}"
+                    )
+                if not _NAME.match(name):
+                    raise RegistryError(f"plugin {_source}: component name {name!r} must match {_NAME.pattern}")
+                if not callable(factory):
+                    raise RegistryError(f"plugin {_source}: factory for {kind} {name!r} is not callable")
+                add(Registration(kind, name, factory, _source, _dist, description))
+
+            impl.function(register=register_component)
+
+        prompt_owner: dict[str, Registration] = {}
+        for reg in entries.values():
+            if reg.kind == "task":
+                token = reg.obj.prompt_token
+                if token in prompt_owner:
+                    raise RegistryError(
+                        f"prompt token {token!r} is used by task {prompt_owner[token].name!r} "
+                        f"({prompt_owner[token].origin}) and task {reg.name!r} ({reg.origin})"
+                    )
+                prompt_owner[token] = reg
+        self._entries = entries
+        return entries
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def entries(self) -> list[Registration]:
+        """Every registration, tasks first, each group sorted by name."""
+        return sorted(self._collect().values(), key=lambda r: (r.kind != "task", r.kind, r.name))
+
+    def tasks(self) -> dict[str, Any]:
+        return {r.name: r.obj for r in self.entries() if r.kind == "task"}
+
+    def task(self, name: str):
+        tasks = self.tasks()
+        if name not in tasks:
+            raise RegistryError(f"unknown task {name!r}; registered tasks: {', '.join(sorted(tasks)) or 'none'}")
+        return tasks[name]
+
+    def components(self, kind: str) -> dict[str, Registration]:
+        if kind not in COMPONENT_KINDS:
+            raise RegistryError(f"unknown component kind {kind!r}; kinds are {', '.join(sorted(COMPONENT_KINDS))}")
+        return {r.name: r for r in self.entries() if r.kind == kind}
+
+    def create(self, kind: str, name: str, **options: Any) -> Any:
+        """Build the component registered as ``kind``/``name`` with ``options``."""
+        found = self.components(kind)
+        if name not in found:
+            raise RegistryError(f"unknown {kind} {name!r}; registered: {', '.join(sorted(found)) or 'none'}")
+        return found[name].obj(**options)
+
+
+@functools.lru_cache(maxsize=1)
+def get_registry() -> Registry:
+    """The process-wide registry of installed plugins."""
+    return Registry()

@@ -1,0 +1,71 @@
+"""The LauraGPT sequence: ``[input] [task token] [output] [eos]``.
+
+Input is either text token ids or a run of audio positions that the audio encoder fills with
+continuous embeddings. The loss covers the output tokens and eos only. Pure functions over ids.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from laura_core.task import Modality
+from laura_core.vocab import VocabLayout
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class PromptSequence:
+    ids: tuple[int, ...]  # audio positions hold layout.audio_id, a placeholder for encoder outputs
+    is_audio: tuple[bool, ...]  # positions the model fills with encoder outputs
+    loss_mask: tuple[bool, ...]  # positions whose token the model is trained to predict: output + eos
+    prompt_length: int  # len([input] [task]): generation starts here
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def labels(self, ignore_index: int = IGNORE_INDEX) -> list[int]:
+        """Next-token targets aligned with ``ids``: position i predicts ids[i+1] where that is in the loss."""
+        out = [ignore_index] * len(self.ids)
+        for i in range(len(self.ids) - 1):
+            if self.loss_mask[i + 1]:
+                out[i] = self.ids[i + 1]
+        return out
+
+
+def build_sequence(
+    layout: VocabLayout,
+    task: str,
+    output: Modality,
+    source: Sequence[int] | int,
+    target: Sequence[int] | None = None,
+) -> PromptSequence:
+    """Build one example's sequence.
+
+    ``source``: text token ids, or the number of audio frames the encoder produces.
+    ``target``: output ids in the unified vocabulary (text ids, or codec ids from
+    ``layout.codec_id``); ``None`` builds the inference prompt ``[input] [task]``.
+    """
+    if isinstance(source, int):
+        if source <= 0:
+            raise ValueError(f"task {task}: audio input must have at least one frame, got {source}")
+        src = [layout.audio_id] * source
+        src_audio = [True] * source
+    else:
+        src = list(source)
+        bad = [t for t in src if not 0 <= t < layout.text_size]
+        if bad:
+            raise ValueError(f"task {task}: text input ids outside the text range [0, {layout.text_size}): {bad[:5]}")
+        src_audio = [False] * len(src)
+    prompt = src + [layout.task_id(task)]
+    ids, is_audio, loss = prompt, src_audio + [False], [False] * len(prompt)
+    if target is not None:
+        allowed = layout.output_ranges(output)
+        tgt = list(target)
+        bad = [t for t in tgt if t == layout.eos_id or not any(lo <= t < hi for lo, hi in allowed)]
+        if bad:
+            raise ValueError(f"task {task}: target ids not of the {output.value} output range: {bad[:5]}")
+        ids = prompt + tgt + [layout.eos_id]
+        is_audio = is_audio + [False] * (len(tgt) + 1)
+        loss = loss + [True] * (len(tgt) + 1)
+    return PromptSequence(tuple(ids), tuple(is_audio), tuple(loss), len(prompt))

@@ -1,0 +1,222 @@
+"""The task-prompt protocol: what a task is, how its records become model examples,
+how model outputs become hypotheses, and how hypotheses are scored.
+
+A task plugin subclasses ``Task``, fills in the class attributes and implements ``score``.
+Everything else (prompt token, example formatting, hypothesis records) has a default that
+follows LauraGPT's sequence ``[input] [task token] [output] [eos]``.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+from laura_core.errors import DataError, RegistryError
+
+if TYPE_CHECKING:
+    from laura_core.registry import Registry
+
+
+class Modality(str, Enum):
+    TEXT = "text"  # text tokens, in or out
+    AUDIO = "audio"  # input audio, read as continuous features by the audio encoder
+    CODEC = "codec"  # output audio, as first-group codec tokens
+
+
+INPUT_MODALITIES = (Modality.TEXT, Modality.AUDIO)
+OUTPUT_MODALITIES = (Modality.TEXT, Modality.CODEC)
+
+
+class FieldType(str, Enum):
+    TEXT = "text"  # a string
+    TEXTS = "texts"  # a string or a non-empty list of strings (several references)
+    LABEL = "label"  # a class label (non-empty string)
+    AUDIO = "audio"  # a path to an audio file, relative to the JSONL file that holds it
+    SLOTS = "slots"  # a list of {"type": str, "filler": str}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # key in the score JSON
+    doc: str
+    higher_is_better: bool
+    scale: str  # "fraction" (0-1), "0-100", "dB", "MOS-LQO", ...
+
+
+@dataclass(frozen=True)
+class AudioRef:
+    """Audio by reference: a file (later: plus offset and duration within it)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Example:
+    """One model example: ``source`` is read as the task's input modality, ``target`` is what the
+    model must produce (text, or audio the codec turns into target tokens)."""
+
+    id: str
+    task: str
+    source: str | AudioRef
+    target: str | AudioRef
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A reference record and its hypothesis, matched by id. ``missing`` marks a hypothesis the
+    system did not produce: it was replaced by ``Task.missing_hypothesis`` and counts as an error."""
+
+    id: str
+    ref: dict
+    hyp: dict
+    missing: bool = False
+
+
+@dataclass
+class TaskScore:
+    metrics: dict[str, float | None]
+    unavailable: dict[str, str] = field(default_factory=dict)  # metric -> why it could not be computed
+    meta: dict[str, Any] = field(default_factory=dict)  # normaliser, signatures, models: what makes it reproducible
+
+
+@dataclass
+class NoOptions:
+    """Scoring options of a task that has none."""
+
+
+_TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Task(abc.ABC):
+    """A task of the one model. Subclasses set the class attributes and implement ``score``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    input: ClassVar[Modality]
+    output: ClassVar[Modality]
+    source_field: ClassVar[str]  # record field fed to the model
+    target_field: ClassVar[str]  # record field the model learns to produce
+    ref_fields: ClassVar[tuple[Field, ...]]  # what a reference record must hold to be scored
+    metrics: ClassVar[tuple[Metric, ...]]
+    Options: ClassVar[type] = NoOptions  # dataclass of scoring options (configurable by key=value)
+
+    # -- identity -----------------------------------------------------------------------------
+
+    @property
+    def prompt_token(self) -> str:
+        return f"<|{self.name}|>"
+
+    @property
+    def hyp_fields(self) -> tuple[Field, ...]:
+        """What a hypothesis record must hold: text outputs in ``text``, audio outputs in ``audio``."""
+        if self.output is Modality.CODEC:
+            return (Field("audio", FieldType.AUDIO, "generated audio file"),)
+        return (Field("text", FieldType.TEXT, "generated text"),)
+
+    def validate(self) -> None:
+        """Raise ``RegistryError`` if this task does not follow the protocol."""
+        cls = type(self).__name__
+        for attr in ("name", "description", "input", "output", "source_field", "target_field", "ref_fields", "metrics"):
+            if not hasattr(self, attr):
+                raise RegistryError(f"task class {cls} does not set {attr!r}")
+        if not _TASK_NAME.match(self.name):
+            raise RegistryError(f"task class {cls}: name {self.name!r} must match {_TASK_NAME.pattern}")
+        if self.input not in INPUT_MODALITIES:
+            raise RegistryError(f"task {self.name}: input modality must be one of {[m.value for m in INPUT_MODALITIES]}")
+        if self.output not in OUTPUT_MODALITIES:
+            raise RegistryError(f"task {self.name}: output modality must be one of {[m.value for m in OUTPUT_MODALITIES]}")
+        if not dataclasses.is_dataclass(self.Options):
+            raise RegistryError(f"task {self.name}: Options must be a dataclass")
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names) or not names:
+            raise RegistryError(f"task {self.name}: metric names must be unique and non-empty, got {names}")
+
+    # -- formatting ---------------------------------------------------------------------------
+
+    def to_example(self, record: dict) -> Example:
+        """Turn a data record into a model example."""
+        rid = record_id(record)
+        source = require(record, self.source_field, FieldType.AUDIO if self.input is Modality.AUDIO else FieldType.TEXT)
+        return Example(
+            id=rid,
+            task=self.name,
+            source=AudioRef(source) if self.input is Modality.AUDIO else source,
+            target=self.format_target(record),
+        )
+
+    def format_target(self, record: dict) -> str | AudioRef:
+        """The target of a record: its text, or the audio whose codec tokens the model must produce."""
+        if self.output is Modality.CODEC:
+            return AudioRef(require(record, self.target_field, FieldType.AUDIO))
+        return require(record, self.target_field, FieldType.TEXT)
+
+    def to_examples(self, record: dict) -> list[Example]:
+        """Training examples of a record: one, or one per reference where a record holds several."""
+        return [self.to_example(record)]
+
+    def to_reference(self, record: dict) -> dict:
+        """The reference record ``laura score`` compares hypotheses against."""
+        return self.to_hypothesis(record_id(record), self.format_target(record))
+
+    def to_hypothesis(self, id: str, output: str | AudioRef) -> dict:
+        """Turn the model's decoded output into a hypothesis record for ``laura score``."""
+        if self.output is Modality.CODEC:
+            return {"id": id, "audio": output.path if isinstance(output, AudioRef) else str(output)}
+        return {"id": id, "text": output}
+
+    def missing_hypothesis(self, ref: dict) -> dict:
+        """Stands in for an id the system did not produce: an empty output."""
+        if self.output is Modality.CODEC:
+            return {"id": ref["id"], "audio": None}
+        return {"id": ref["id"], "text": ""}
+
+    # -- scoring ------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def score(self, pairs: Sequence[Pair], options: Any, registry: "Registry") -> TaskScore:
+        """Score matched pairs; ``options`` is an instance of ``self.Options``."""
+
+
+def record_id(record: dict) -> str:
+    rid = record.get("id")
+    if not isinstance(rid, str) or not rid:
+        raise DataError(f"record has no string 'id' field: {str(record)[:120]}")
+    return rid
+
+
+def require(record: dict, name: str, type: FieldType) -> Any:
+    """Return ``record[name]`` after checking it against ``type``; errors name the record and field."""
+    rid = record.get("id", "?")
+    if name not in record or record[name] is None:
+        raise DataError(f"record {rid!r}: missing field {name!r}")
+    return check_field(record[name], Field(name, type), rid)
+
+
+def check_field(value: Any, spec: Field, rid: str) -> Any:
+    where = f"record {rid!r}, field {spec.name!r}"
+    if spec.type in (FieldType.TEXT, FieldType.AUDIO, FieldType.LABEL):
+        if not isinstance(value, str):
+            raise DataError(f"{where}: expected a string, got {type(value).__name__}")
+        if spec.type is not FieldType.TEXT and not value.strip():
+            raise DataError(f"{where}: is empty")
+    elif spec.type is FieldType.TEXTS:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items or not all(isinstance(t, str) and t.strip() for t in items):
+            raise DataError(f"{where}: expected a non-empty string or a non-empty list of non-empty strings")
+    elif spec.type is FieldType.SLOTS:
+        ok = isinstance(value, list) and all(
+            isinstance(s, dict) and isinstance(s.get("type"), str) and isinstance(s.get("filler"), str) for s in value
+        )
+        if not ok:
+            raise DataError(f"{where}: expected a list of {{\"type\": str, \"filler\": str}}")
+    return value

@@ -1,0 +1,1 @@
+"""ASR judges: components of kind ``judge`` that transcribe generated speech for TTS scoring."""
