@@ -117,6 +117,14 @@ class Task(abc.ABC):
         return f"<|{self.name}|>"
 
     @property
+    def record_fields(self) -> tuple[Field, ...]:
+        """What a data record must hold for this task (manifests are validated against it)."""
+        return (
+            Field(self.source_field, FieldType.AUDIO if self.input is Modality.AUDIO else FieldType.TEXT, "model input"),
+            Field(self.target_field, FieldType.AUDIO if self.output is Modality.CODEC else FieldType.TEXT, "model target"),
+        )
+
+    @property
     def hyp_fields(self) -> tuple[Field, ...]:
         """What a hypothesis record must hold: text outputs in ``text``, audio outputs in ``audio``."""
         if self.output is Modality.CODEC:

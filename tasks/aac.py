@@ -44,6 +44,10 @@ class Aac(Task):
         Metric("spider", "SPIDEr = (CIDEr-D + SPICE) / 2", True, "CIDEr (0-10)"),
     )
 
+    @property
+    def record_fields(self):
+        return (Field("audio", FieldType.AUDIO, "the clip"), Field("captions", FieldType.TEXTS, "reference captions"))
+
     def captions(self, record: dict) -> list[str]:
         value = require(record, self.target_field, FieldType.TEXTS)
         return [value] if isinstance(value, str) else list(value)
@@ -73,11 +77,7 @@ class Aac(Task):
         gts, res = tokenizer.tokenize(refs), tokenizer.tokenize(hyps)
         bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
         metrics = {f"bleu_{n + 1}": float(b) for n, b in enumerate(bleu)}
-        meteor = Meteor()
-        try:
-            metrics["meteor"] = float(meteor.compute_score(gts, res)[0])
-        finally:
-            meteor.close()
+        metrics["meteor"] = float(Meteor().compute_score(gts, res)[0])  # its java process ends with the object
         metrics["rouge_l"] = float(Rouge().compute_score(gts, res)[0])
         metrics["cider"] = float(Cider().compute_score(gts, res)[0])
         unavailable = {}

@@ -25,6 +25,10 @@ class Ser(Task):
         Metric("weighted_f1", "F1 averaged over reference classes, weighted by support", True, "fraction"),
     )
 
+    @property
+    def record_fields(self):
+        return (Field("audio", FieldType.AUDIO, "the utterance"), Field("emotion", FieldType.LABEL, "emotion label"))
+
     def score(self, pairs, options, registry):
         from sklearn.metrics import accuracy_score, f1_score, recall_score
 

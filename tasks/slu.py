@@ -96,6 +96,10 @@ class Slu(Task):
     )
 
     @property
+    def record_fields(self):
+        return (Field("audio", FieldType.AUDIO, "the utterance"), *self.ref_fields)
+
+    @property
     def hyp_fields(self):
         return (Field("intent", FieldType.TEXT, "predicted intent"), Field("slots", FieldType.SLOTS, "predicted slots"))
 

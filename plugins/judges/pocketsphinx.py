@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from laura_core import hookimpl
+from laura_core.metrics.audio import is_silent
 
 
 class PocketSphinxJudge:
@@ -30,6 +31,9 @@ class PocketSphinxJudge:
     def transcribe(self, waves: Sequence[np.ndarray]) -> list[str]:
         out = []
         for wave in waves:
+            if is_silent(wave):  # PocketSphinx hallucinates words in digital silence
+                out.append("")
+                continue
             pcm = (np.clip(np.asarray(wave, dtype=np.float32), -1.0, 1.0) * 32767).astype("<i2")
             self._decoder.start_utt()
             self._decoder.process_raw(pcm.tobytes(), full_utt=True)
