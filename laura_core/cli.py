@@ -51,6 +51,57 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model_info(args: argparse.Namespace) -> int:
+    import torch
+
+    from laura_core.model import build_model, load_model_config
+    from laura_core.registry import get_registry
+
+    cfg = load_model_config(args.config, args.overrides)
+    with torch.device("meta"):  # shapes only: even the paper size costs no memory
+        model = build_model(cfg, get_registry())
+    counts = model.parameter_counts()
+    layout = model.layout
+    print(f"model {args.config}")
+    print(f"  encoder   {cfg.encoder:<10} {counts['encoder']:>15,} parameters")
+    print(f"  backbone  {cfg.backbone:<10} {counts['backbone']:>15,} parameters")
+    print(f"  total     {'':<10} {counts['total']:>15,} parameters")
+    print(f"  vocabulary {layout.size:,} = {layout.text_size:,} text + {layout.special_slots} special + "
+          f"{layout.task_slots} task slots ({len(layout.tasks)} tasks) + {layout.codec_size:,} codec")
+    return 0
+
+
+def cmd_tokenizer_train(args: argparse.Namespace) -> int:
+    from itertools import chain
+
+    from laura_core.corpus import iter_texts
+    from laura_core.registry import get_registry
+
+    trainer = getattr(get_registry().component("tokenizer", args.type).obj, "train", None)
+    if trainer is None:
+        raise LauraError(f"tokenizer {args.type!r} cannot be trained (it loads an existing vocabulary)")
+    options = {}
+    for item in args.options:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise LauraError(f"trainer option {item!r} is not of the form key=value")
+        options[key] = _yaml_value(value)
+    fields = tuple(f for f in args.fields.split(",") if f)
+    missing: list[str] = []
+    texts = chain.from_iterable(iter_texts(path, fields, missing) for path in args.input)
+    path = trainer(texts, args.out, args.vocab_size, **options)
+    print(f"wrote {path}")
+    if missing:
+        print(f"records without text in {', '.join(fields)}: {len(missing)}, e.g. {', '.join(missing[:3])}")
+    return 0
+
+
+def _yaml_value(text: str):
+    import yaml
+
+    return yaml.safe_load(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="laura",
@@ -84,6 +135,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="scoring options; with --dir, prefix each with its task: asr.normalizer.lowercase=false")
     p.set_defaults(func=cmd_score)
+
+    tok = sub.add_parser("tokenizer", help="train text tokenizers",
+                         description="Text tokenizers (components of kind 'tokenizer').")
+    tok_sub = tok.add_subparsers(dest="tokenizer_command", required=True, metavar="COMMAND")
+    p = tok_sub.add_parser(
+        "train", help="train a tokenizer on the text of manifests",
+        description="Train a tokenizer on the text fields of lhotse manifests, JSONL records or .txt files. "
+                    "Records without text in any of the fields are counted and reported.",
+        epilog="example:\n  laura tokenizer train --input data/asr/train.jsonl.gz --input data/mt/train.jsonl "
+               "--fields text,translation --vocab-size 4000 --out exp/tokenizer model_type=bpe",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--input", action="append", required=True, metavar="FILE", help="a manifest, JSONL or .txt (repeatable)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (tokenizer.model + tokenizer.yaml)")
+    p.add_argument("--vocab-size", type=int, required=True)
+    p.add_argument("--fields", default="text", help="comma-separated text fields to read (default: text)")
+    p.add_argument("--type", default="sentencepiece", help="tokenizer component to train (default: sentencepiece)")
+    p.add_argument("options", nargs="*", metavar="key=value", help="trainer options, e.g. model_type=bpe")
+    p.set_defaults(func=cmd_tokenizer_train)
+
+    model = sub.add_parser("model", help="inspect model configurations",
+                           description="Model configurations: a named size (tiny, small, paper) or a YAML file.")
+    model_sub = model.add_subparsers(dest="model_command", required=True, metavar="COMMAND")
+    p = model_sub.add_parser("info", help="build a model config (shapes only) and print its parameter counts",
+                             description="Build the model of CONFIG on the meta device (no memory, no weights) and "
+                                         "print parameters per component and the vocabulary layout.")
+    p.add_argument("config", help="named size (tiny, small, paper) or a model YAML")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. backbone_conf.num_hidden_layers=4")
+    p.set_defaults(func=cmd_model_info)
     return parser
 
 
@@ -97,6 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("laura: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head and the like
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

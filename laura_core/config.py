@@ -19,8 +19,11 @@ from laura_core.io import atomic_write_text
 T = TypeVar("T")
 
 
-def load_config(schema: type[T], yaml_path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
-    """Build a ``schema`` instance from its defaults, an optional YAML file and ``key=value`` overrides."""
+def load_config(
+    schema: type[T], yaml_path: str | Path | None = None, overrides: Sequence[str] = (), values: dict | None = None
+) -> T:
+    """Build a ``schema`` instance from its defaults, an optional YAML file, a dict of ``values`` and
+    ``key=value`` overrides, merged in that order."""
     try:
         cfg = OmegaConf.structured(schema)
         if yaml_path is not None:
@@ -28,6 +31,8 @@ def load_config(schema: type[T], yaml_path: str | Path | None = None, overrides:
             if not path.is_file():
                 raise ConfigError(f"config file not found: {path}")
             cfg = OmegaConf.merge(cfg, OmegaConf.load(path))
+        if values:
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(values))
         for item in overrides:
             if "=" not in item:
                 raise ConfigError(f"override {item!r} is not of the form key=value")

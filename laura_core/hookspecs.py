@@ -19,8 +19,10 @@ def register_tasks(register):
 
 @hookspec
 def register_components(register):
-    """Register components: call ``register(kind, name, factory, description="")``.
+    """Register components: call ``register(kind, name, factory, description="", config=None)``.
 
-    ``kind`` is one of ``laura_core.registry.COMPONENT_KINDS``; ``factory(**options)``
-    builds the component (a class or a function).
+    ``kind`` is one of ``laura_core.registry.COMPONENT_KINDS``. With ``config`` (a dataclass),
+    ``registry.create(kind, name, **options)`` checks ``options`` against it (unknown keys and wrong
+    types are errors naming the key) and calls ``factory(config_instance)``; without, it calls
+    ``factory(**options)``.
     """

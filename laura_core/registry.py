@@ -6,6 +6,7 @@ error naming both sources.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ class Registration:
     source: str  # the plugin (entry point or module) that registered it
     distribution: str  # "name version" of the package that provides the plugin, or "-"
     description: str = ""
+    config: type | None = None  # dataclass of the component's options
 
     @property
     def origin(self) -> str:
@@ -102,7 +104,8 @@ class Registry:
             source, dist = impl.plugin_name, dists.get(id(impl.plugin), "-")
 
             def register_component(
-                kind: str, name: str, factory: Callable[..., Any], description: str = "", _source=source, _dist=dist
+                kind: str, name: str, factory: Callable[..., Any], description: str = "", config: type | None = None,
+                _source=source, _dist=dist,
             ) -> None:
                 if kind not in COMPONENT_KINDS:
                     raise RegistryError(
@@ -113,7 +116,9 @@ class Registry:
                     raise RegistryError(f"plugin {_source}: component name {name!r} must match {_NAME.pattern}")
                 if not callable(factory):
                     raise RegistryError(f"plugin {_source}: factory for {kind} {name!r} is not callable")
-                add(Registration(kind, name, factory, _source, _dist, description))
+                if config is not None and not dataclasses.is_dataclass(config):
+                    raise RegistryError(f"plugin {_source}: config of {kind} {name!r} must be a dataclass")
+                add(Registration(kind, name, factory, _source, _dist, description, config))
 
             impl.function(register=register_component)
 
@@ -150,12 +155,27 @@ class Registry:
             raise RegistryError(f"unknown component kind {kind!r}; kinds are {', '.join(sorted(COMPONENT_KINDS))}")
         return {r.name: r for r in self.entries() if r.kind == kind}
 
-    def create(self, kind: str, name: str, **options: Any) -> Any:
-        """Build the component registered as ``kind``/``name`` with ``options``."""
+    def component(self, kind: str, name: str) -> Registration:
         found = self.components(kind)
         if name not in found:
             raise RegistryError(f"unknown {kind} {name!r}; registered: {', '.join(sorted(found)) or 'none'}")
-        return found[name].obj(**options)
+        return found[name]
+
+    def component_config(self, kind: str, name: str, **options: Any) -> Any:
+        """The typed config of ``kind``/``name`` built from ``options`` (errors name the key)."""
+        reg = self.component(kind, name)
+        if reg.config is None:
+            raise RegistryError(f"{kind} {name!r} has no typed config")
+        from laura_core.config import load_config
+
+        return load_config(reg.config, values=options)
+
+    def create(self, kind: str, name: str, **options: Any) -> Any:
+        """Build the component registered as ``kind``/``name`` with ``options``."""
+        reg = self.component(kind, name)
+        if reg.config is None:
+            return reg.obj(**options)
+        return reg.obj(self.component_config(kind, name, **options))
 
 
 @functools.lru_cache(maxsize=1)

@@ -54,3 +54,18 @@ def test_help_explains_each_command():
     assert out.returncode == 0 and "plugins" in out.stdout and "score" in out.stdout
     out = laura("score", "--help")
     assert "--dir" in out.stdout and "key=value" in out.stdout
+
+
+def test_tokenizer_train_reads_manifest_fields_and_reports_records_without_text(tmp_path):
+    from laura_core.registry import get_registry
+
+    records = [{"id": f"u{i}", "text": f"the number {i} is here", "translation": f"el numero {i} esta aqui"} for i in range(30)]
+    records.append({"id": "empty", "audio": "x.wav"})
+    write_jsonl(tmp_path / "train.jsonl", records)
+    out = laura("tokenizer", "train", "--input", "train.jsonl", "--fields", "text,translation", "--vocab-size", "40",
+                "--out", "tok", "model_type=bpe", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "records without text in text, translation: 1" in out.stdout
+    tok = get_registry().create("tokenizer", "sentencepiece", model=str(tmp_path / "tok" / "tokenizer.model"))
+    assert tok.decode(tok.encode("el numero 7 esta aqui")) == "el numero 7 esta aqui"
+    assert (tmp_path / "tok" / "tokenizer.yaml").is_file()

@@ -1,0 +1,185 @@
+"""Batched autoregressive decoding over a ``Backbone`` with its KV cache.
+
+The caller hands over prompt embeddings (left-padded, with their key mask) and, per row, the ids it
+may emit; decoding runs greedy, top-k/top-p sampling or beam search, stops each row at eos or its
+length limit, and returns the new ids of each row without eos. Nothing here knows about tasks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from laura_core.interfaces import Backbone
+
+
+@dataclass
+class DecodeOptions:
+    strategy: str = "greedy"  # greedy | sample | beam
+    temperature: float = 1.0
+    top_k: int = 0  # 0: no top-k filter
+    top_p: float = 1.0  # 1.0: no nucleus filter
+    beam_size: int = 4
+    length_penalty: float = 1.0  # beam scores are log-prob / length ** length_penalty
+    max_new_tokens: int = 200
+    min_new_tokens: int = 0  # eos is forbidden before this many tokens (benchmarks force full length)
+    use_cache: bool = True  # False recomputes the whole prefix every step (for comparison only)
+
+    def __post_init__(self):
+        if self.strategy not in ("greedy", "sample", "beam"):
+            raise ValueError(f"decode strategy must be greedy, sample or beam, got {self.strategy!r}")
+        if self.max_new_tokens < 1 or self.beam_size < 1 or self.temperature <= 0 or not 0 < self.top_p <= 1:
+            raise ValueError(f"invalid decode options: {self}")
+
+
+@dataclass
+class Prompt:
+    """A left-padded batch of prompts, ready for the backbone."""
+
+    embeds: torch.Tensor  # [B, P, D]
+    mask: torch.Tensor  # [B, P] bool, False at left padding
+    allowed: torch.Tensor  # [B, V] bool, the ids each row may emit (eos included)
+    max_new: torch.Tensor  # [B] long, per-row limit on new tokens
+
+
+def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """Keep the top-k logits and the smallest set whose probability reaches top_p; others -> -inf."""
+    if top_k > 0:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        # Drop a token when the mass before it already reaches top_p (the first token always stays).
+        drop_sorted = probs.cumsum(-1) - probs >= top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+class Decoder:
+    """Runs one backbone step by step, with or without the KV cache."""
+
+    def __init__(self, backbone: Backbone, prompt: Prompt, total_len: int, use_cache: bool):
+        self.backbone = backbone
+        self.use_cache = use_cache
+        self.mask = prompt.mask
+        self.cache = backbone.new_cache(prompt.mask.shape[0], total_len) if use_cache else None
+        self.embeds = prompt.embeds  # the whole sequence so far (needed only without a cache)
+        self.next_pos = prompt.mask.long().sum(-1)  # position of the next token per row
+
+    def prefill(self) -> torch.Tensor:
+        positions = (self.mask.long().cumsum(-1) - 1).clamp(min=0)
+        hidden = self.backbone(self.embeds, self.mask, positions, self.cache)
+        return self.backbone.logits(hidden[:, -1]).float()
+
+    def step(self, ids: torch.Tensor) -> torch.Tensor:
+        """Feed one new token per row ``[B]``; return next-token logits ``[B, V]``."""
+        new = self.backbone.embed(ids[:, None])
+        self.mask = torch.cat([self.mask, self.mask.new_ones(len(ids), 1)], dim=1)
+        if self.use_cache:
+            hidden = self.backbone(new, self.mask, self.next_pos[:, None], self.cache)
+        else:
+            self.embeds = torch.cat([self.embeds, new], dim=1)
+            positions = (self.mask.long().cumsum(-1) - 1).clamp(min=0)
+            hidden = self.backbone(self.embeds, self.mask, positions, None)
+        self.next_pos = self.next_pos + 1
+        return self.backbone.logits(hidden[:, -1]).float()
+
+    def reorder(self, index: torch.Tensor) -> None:
+        self.mask, self.next_pos = self.mask[index], self.next_pos[index]
+        if self.cache is not None:
+            self.cache.reorder(index)
+        else:
+            self.embeds = self.embeds[index]
+
+
+@torch.no_grad()
+def decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptions,
+           generator: torch.Generator | None = None) -> list[list[int]]:
+    """Decode every row of ``prompt``; returns the new ids of each row, without eos."""
+    if options.strategy == "beam":
+        return beam_search(backbone, prompt, eos_id, options)
+    batch = prompt.mask.shape[0]
+    limit = int(min(prompt.max_new.max().item(), options.max_new_tokens))
+    decoder = Decoder(backbone, prompt, prompt.mask.shape[1] + limit, options.use_cache)
+    logits = decoder.prefill()
+    out = torch.full((batch, limit), eos_id, dtype=torch.long, device=prompt.mask.device)
+    done = torch.zeros(batch, dtype=torch.bool, device=prompt.mask.device)
+    lengths = torch.zeros(batch, dtype=torch.long, device=prompt.mask.device)
+    max_new = prompt.max_new.clamp(max=limit)
+    for t in range(limit):
+        logits = logits.masked_fill(~prompt.allowed, float("-inf"))
+        if t < options.min_new_tokens:
+            logits[:, eos_id] = float("-inf")
+        if options.strategy == "greedy":
+            ids = logits.argmax(-1)
+        else:
+            probs = torch.softmax(filter_logits(logits / options.temperature, options.top_k, options.top_p), -1)
+            ids = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        ids = ids.masked_fill(done, eos_id)
+        out[:, t] = ids
+        lengths += (~done).long()
+        done |= (ids == eos_id) | (lengths >= max_new)
+        if bool(done.all()) or t == limit - 1:
+            break
+        logits = decoder.step(ids)
+    return [row[: int(n)][row[: int(n)] != eos_id].tolist() for row, n in zip(out, lengths)]
+
+
+def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptions) -> list[list[int]]:
+    """Beam search, all rows and beams in one batch of ``B * K`` rows that share the KV cache layout."""
+    batch, k = prompt.mask.shape[0], options.beam_size
+    limit = int(min(prompt.max_new.max().item(), options.max_new_tokens))
+    rows = torch.arange(batch, device=prompt.mask.device).repeat_interleave(k)
+    allowed, max_new = prompt.allowed[rows], prompt.max_new[rows]
+    decoder = Decoder(backbone, Prompt(prompt.embeds[rows], prompt.mask[rows], allowed, max_new),
+                      prompt.mask.shape[1] + limit, options.use_cache)
+    logits = decoder.prefill()
+    # Only the first beam of each row is live at the start, so the first step does not pick duplicates.
+    scores = torch.full((batch, k), float("-inf"), device=logits.device)
+    scores[:, 0] = 0.0
+    tokens = torch.zeros((batch * k, 0), dtype=torch.long, device=logits.device)
+    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
+    closed = [False] * batch
+    for t in range(limit):
+        logp = torch.log_softmax(logits.masked_fill(~allowed, float("-inf")), -1)
+        if t < options.min_new_tokens:
+            logp[:, eos_id] = float("-inf")
+        vocab = logp.shape[-1]
+        total = (scores.view(-1, 1) + logp).view(batch, k * vocab)
+        top_scores, top_index = total.topk(2 * k, dim=-1)  # 2k: room for beams that end here
+        beam_of, token_of = top_index // vocab, top_index % vocab
+        new_scores = torch.full((batch, k), float("-inf"), device=logits.device)
+        # Closed rows keep their own (dead) beams so the cache layout stays intact.
+        new_rows = torch.arange(batch * k, device=logits.device).view(batch, k)
+        new_tokens = torch.full((batch, k), eos_id, dtype=torch.long, device=logits.device)
+        for b in range(batch):
+            kept = 0
+            for score, beam, tok in zip(top_scores[b].tolist(), beam_of[b].tolist(), token_of[b].tolist()):
+                if closed[b] or score == float("-inf") or kept == k:
+                    break
+                row = b * k + beam
+                at_limit = t + 1 >= int(max_new[row])
+                if tok == eos_id or at_limit:
+                    hyp = tokens[row].tolist() + ([] if tok == eos_id else [tok])
+                    finished[b].append((score / max(len(hyp), 1) ** options.length_penalty, hyp))
+                    continue
+                new_scores[b, kept], new_rows[b, kept], new_tokens[b, kept] = score, row, tok
+                kept += 1
+            if len(finished[b]) >= k or kept == 0:
+                closed[b] = True
+        if all(closed) or t == limit - 1:
+            break
+        index = new_rows.view(-1)
+        decoder.reorder(index)
+        allowed, max_new = allowed[index], max_new[index]
+        tokens = torch.cat([tokens[index], new_tokens.view(-1, 1)], dim=1)
+        scores = new_scores
+        logits = decoder.step(new_tokens.view(-1))
+    results = []
+    for b in range(batch):
+        if not finished[b]:  # nothing ended: take the best live beam
+            finished[b].append((scores[b, 0].item(), tokens[b * k].tolist()))
+        results.append(max(finished[b], key=lambda s: s[0])[1])
+    return results

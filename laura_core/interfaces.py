@@ -1,0 +1,123 @@
+"""Interfaces of the model's components. Plugins implement them; ``laura_core.model`` assembles them.
+
+Shapes use B = batch, S = samples, F = feature frames, T = sequence positions, D = width,
+H = attention heads, Hkv = key/value heads, Dh = head width, L = layers.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+class AudioEncoder(nn.Module, abc.ABC):
+    """Audio -> continuous embeddings of the GPT width (LauraGPT's audio input path).
+
+    ``forward(wav [B, S] float, wav_lengths [B] long) -> (emb [B, T, D], emb_lengths [B] long)``.
+    Padded positions of ``emb`` (t >= emb_lengths[b]) are unspecified; real positions must not depend
+    on padding: a padded batch gives each item the outputs it gets alone.
+    """
+
+    sample_rate: int  # the waveform rate it expects
+    output_dim: int  # D, set to the backbone width by the model config
+
+    @abc.abstractmethod
+    def features(self, wav: torch.Tensor, wav_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Waveforms -> input features ``[B, F, n_feats]`` and feature lengths ``[B]``."""
+
+    @abc.abstractmethod
+    def forward_features(self, feats: torch.Tensor, feat_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features -> embeddings ``[B, T, D]`` and their lengths ``[B]``."""
+
+    @abc.abstractmethod
+    def output_lengths(self, wav_lengths: torch.Tensor) -> torch.Tensor:
+        """Embedding frames produced for waveforms of these lengths (used to lay out sequences)."""
+
+    def forward(self, wav: torch.Tensor, wav_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_features(*self.features(wav, wav_lengths))
+
+
+class KVCache:
+    """Preallocated key/value cache for incremental decoding of a batch.
+
+    ``keys``/``values``: ``[L, B, Hkv, max_len, Dh]``. Every item writes at the same position
+    ``length`` (prompts of different lengths are left-padded and masked), so one step is one
+    slice assignment per layer.
+    """
+
+    def __init__(self, n_layers: int, batch: int, n_kv_heads: int, max_len: int, head_dim: int,
+                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"):
+        shape = (n_layers, batch, n_kv_heads, max_len, head_dim)
+        self.keys = torch.zeros(shape, dtype=dtype, device=device)
+        self.values = torch.zeros(shape, dtype=dtype, device=device)
+        self.max_len = max_len
+        self.length = 0  # positions filled so far
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write ``k``, ``v`` ``[B, Hkv, T, Dh]`` after the cached positions of ``layer``; return all keys
+        and values so far ``[B, Hkv, length + T, Dh]``. Call ``advance(T)`` after the last layer."""
+        start, stop = self.length, self.length + k.shape[2]
+        if stop > self.max_len:
+            raise RuntimeError(f"KV cache overflow: {stop} positions > max_len {self.max_len}")
+        self.keys[layer, :, :, start:stop] = k
+        self.values[layer, :, :, start:stop] = v
+        return self.keys[layer, :, :, :stop], self.values[layer, :, :, :stop]
+
+    def advance(self, n: int) -> None:
+        self.length += n
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep batch rows ``index`` (beam search): ``keys[:, b] <- keys[:, index[b]]``."""
+        self.keys = self.keys.index_select(1, index)
+        self.values = self.values.index_select(1, index)
+
+
+class Backbone(nn.Module, abc.ABC):
+    """Decoder-only transformer over input embeddings.
+
+    ``forward(inputs_embeds [B, T, D], attention_mask [B, P + T] bool, position_ids [B, T] long,
+    cache: KVCache | None) -> hidden [B, T, D]`` where P = ``cache.length`` (0 without a cache).
+    ``attention_mask[b, j]`` is True where key position j is a real token; attention is causal on
+    top of it. With a cache, the new keys/values are written into it and the cache advances by T.
+    """
+
+    hidden_size: int
+    vocab_size: int  # rows of the token embedding table
+
+    @abc.abstractmethod
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Token ids ``[B, T]`` -> embeddings ``[B, T, D]`` (the token embedding table)."""
+
+    @abc.abstractmethod
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Hidden states ``[B, T, D]`` -> logits ``[B, T, vocab_size]`` (tied or untied output head)."""
+
+    @abc.abstractmethod
+    def new_cache(self, batch: int, max_len: int) -> KVCache:
+        """An empty cache for ``batch`` sequences of up to ``max_len`` positions, on this model's device/dtype."""
+
+    @abc.abstractmethod
+    def resize_vocab(self, size: int) -> None:
+        """Grow (or shrink) the embedding table and output head to ``size`` rows, keeping existing rows."""
+
+
+class Tokenizer(abc.ABC):
+    """Text <-> text token ids in ``[0, vocab_size)``. Special, task and codec tokens are not the
+    tokenizer's business: the vocabulary layout places them after the text range."""
+
+    vocab_size: int
+
+    @abc.abstractmethod
+    def encode(self, text: str) -> list[int]: ...
+
+    @abc.abstractmethod
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    @abc.abstractmethod
+    def identity(self) -> str:
+        """Kind, source file and content hash: saved with checkpoints so a model never meets the wrong tokenizer."""
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        return [self.encode(t) for t in texts]

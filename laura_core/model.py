@@ -1,0 +1,279 @@
+"""LauraGPT: one decoder-only GPT over text tokens, continuous audio embeddings, task tokens and
+first-group codec tokens.
+
+    sequence   [input] [task token] [output] [eos]
+    input      text ids -> the backbone's embedding table, or audio -> the audio encoder
+    output     text ids or codec ids, predicted by one softmax over the unified vocabulary
+    loss       cross-entropy on output tokens and eos only
+
+Components come from the registry by name (``ModelConfig``); the vocabulary layout fixes where text,
+special, task and codec ids live. ``save``/``load`` keep config, layout and weights together, and
+loading refuses a layout that differs from the one the config builds.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from laura_core.config import load_config, save_config
+from laura_core.errors import ConfigError
+from laura_core.generation import DecodeOptions, Prompt, decode
+from laura_core.interfaces import AudioEncoder, Backbone
+from laura_core.io import atomic_write_text
+from laura_core.sequence import IGNORE_INDEX, build_sequence
+from laura_core.task import Modality, Task
+from laura_core.vocab import VocabLayout
+
+if TYPE_CHECKING:
+    from laura_core.registry import Registry
+
+
+@dataclass
+class ModelConfig:
+    encoder: str = "conformer"
+    encoder_conf: dict[str, Any] = field(default_factory=dict)
+    backbone: str = "qwen2"
+    backbone_conf: dict[str, Any] = field(default_factory=dict)
+    text_vocab_size: int = 0  # text ids [0, n): the tokenizer's size; 0 = the backbone's own vocabulary
+    codec_size: int = 1024  # first-group codebook size of the codec
+    tasks: list[str] = field(default_factory=list)  # empty = every registered task
+
+
+@dataclass
+class Item:
+    """One example in model form. ``source``: text ids ``[N]`` (long) or a waveform ``[S]`` (float,
+    at the encoder's rate); ``target``: output ids in the unified vocabulary, without eos."""
+
+    task: str
+    source: torch.Tensor
+    target: torch.Tensor | None = None
+
+
+@dataclass
+class Batch:
+    tasks: list[str]
+    ids: torch.Tensor  # [B, T] long; audio positions hold the <|audio|> placeholder
+    is_audio: torch.Tensor  # [B, T] bool
+    mask: torch.Tensor  # [B, T] bool, False at padding
+    labels: torch.Tensor  # [B, T] long next-token targets, IGNORE_INDEX outside output + eos
+    wav: torch.Tensor | None  # [A, S] waveforms of the A audio-input items, in batch order
+    wav_lengths: torch.Tensor | None  # [A]
+
+
+@dataclass
+class TaskStats:
+    loss_sum: float = 0.0
+    tokens: int = 0
+    correct: int = 0
+
+
+@dataclass
+class ModelOutput:
+    loss: torch.Tensor  # mean cross-entropy over every output token and eos of the batch
+    stats: dict[str, TaskStats]  # per task, for logging loss and token accuracy separately
+
+
+class LauraGPT(nn.Module):
+    def __init__(self, encoder: AudioEncoder, backbone: Backbone, layout: VocabLayout, tasks: dict[str, Task]):
+        super().__init__()
+        missing = set(layout.tasks) ^ set(tasks)
+        if missing:
+            raise ConfigError(f"tasks {sorted(missing)} are in only one of the vocabulary layout and the task set")
+        if backbone.vocab_size != layout.size:
+            raise ConfigError(f"backbone vocabulary {backbone.vocab_size} != layout size {layout.size}")
+        self.encoder, self.backbone, self.layout = encoder, backbone, layout
+        self.inputs = {name: t.input for name, t in tasks.items()}
+        self.outputs = {name: t.output for name, t in tasks.items()}
+        allowed = {}
+        for modality in (Modality.TEXT, Modality.CODEC):
+            row = torch.zeros(layout.size, dtype=torch.bool)
+            for lo, hi in layout.output_ranges(modality):
+                row[lo:hi] = True
+            allowed[modality] = row
+        self._allowed = allowed
+
+    # -- batches ------------------------------------------------------------------------------
+
+    def collate(self, items: Sequence[Item], left_pad: bool = False) -> Batch:
+        """Lay items out as ``[input] [task] [output] [eos]`` rows, right-padded for training or
+        left-padded (``left_pad``) for generation."""
+        audio = [it for it in items if self.inputs[it.task] is Modality.AUDIO]
+        wav = wav_lengths = None
+        frames: list[int] = []
+        if audio:
+            wav_lengths = torch.tensor([len(it.source) for it in audio], dtype=torch.long)
+            wav = nn.utils.rnn.pad_sequence([it.source.float() for it in audio], batch_first=True)
+            frames = self.encoder.output_lengths(wav_lengths).tolist()
+        seqs, next_frame = [], iter(frames)
+        for it in items:
+            source = next(next_frame) if self.inputs[it.task] is Modality.AUDIO else it.source.tolist()
+            target = None if it.target is None else it.target.tolist()
+            seqs.append(build_sequence(self.layout, it.task, self.outputs[it.task], source, target))
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.layout.pad_id, dtype=torch.long)
+        is_audio = torch.zeros((len(seqs), width), dtype=torch.bool)
+        mask = torch.zeros((len(seqs), width), dtype=torch.bool)
+        labels = torch.full((len(seqs), width), IGNORE_INDEX, dtype=torch.long)
+        for b, s in enumerate(seqs):
+            span = slice(width - len(s), width) if left_pad else slice(0, len(s))
+            ids[b, span] = torch.tensor(s.ids)
+            is_audio[b, span] = torch.tensor(s.is_audio)
+            mask[b, span] = True
+            labels[b, span] = torch.tensor(s.labels())
+        return Batch([it.task for it in items], ids, is_audio, mask, labels, wav, wav_lengths)
+
+    def embed(self, batch: Batch) -> torch.Tensor:
+        """Input embeddings ``[B, T, D]``: token embeddings, with audio positions replaced by the encoder's output."""
+        device = self.device
+        emb = self.backbone.embed(batch.ids.to(device))
+        if batch.wav is not None:
+            enc, enc_lengths = self.encoder(batch.wav.to(device), batch.wav_lengths.to(device))
+            valid = torch.arange(enc.shape[1], device=device)[None, :] < enc_lengths[:, None]
+            frames = enc[valid].to(emb.dtype)  # item by item, frame by frame: the order of is_audio positions
+            is_audio = batch.is_audio.to(device)
+            if frames.shape[0] != int(is_audio.sum()):
+                raise RuntimeError("the audio encoder produced a different number of frames than output_lengths() said")
+            emb = emb.masked_scatter(is_audio[..., None], frames)
+        return emb
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.backbone.parameters()).device
+
+    # -- training -----------------------------------------------------------------------------
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        device = self.device
+        mask = batch.mask.to(device)
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        hidden = self.backbone(self.embed(batch), mask, positions, None)
+        labels = batch.labels.to(device)
+        scored = labels != IGNORE_INDEX
+        logits = self.backbone.logits(hidden[scored]).float()  # only output positions reach the softmax
+        targets = labels[scored]
+        token_loss = F.cross_entropy(logits, targets, reduction="none")
+        rows = torch.arange(len(batch.tasks), device=device)[:, None].expand_as(labels)[scored]
+        correct = logits.argmax(-1) == targets
+        stats: dict[str, TaskStats] = {}
+        for b, task in enumerate(batch.tasks):
+            mine = rows == b
+            s = stats.setdefault(task, TaskStats())
+            s.loss_sum += float(token_loss[mine].sum())
+            s.tokens += int(mine.sum())
+            s.correct += int(correct[mine].sum())
+        return ModelOutput(token_loss.mean(), stats)
+
+    # -- generation ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def generate(
+        self,
+        items: Sequence[Item],
+        text: DecodeOptions | None = None,
+        codec: DecodeOptions | None = None,
+        generator: torch.Generator | None = None,
+    ) -> list[list[int]]:
+        """Continue each item's ``[input] [task]`` prompt; returns output ids without eos.
+
+        Text outputs decode with ``text`` (default greedy), codec outputs with ``codec`` (default
+        top-k 25 sampling, at most 750 tokens: 30 s at 25 Hz). Each item may emit only ids of its
+        task's output modality, and eos.
+        """
+        options = {
+            Modality.TEXT: text or DecodeOptions(),
+            Modality.CODEC: codec or DecodeOptions(strategy="sample", top_k=25, max_new_tokens=750),
+        }
+        results: list[list[int]] = [[] for _ in items]
+        for modality, opts in options.items():
+            index = [i for i, it in enumerate(items) if self.outputs[it.task] is modality]
+            if not index:
+                continue
+            batch = self.collate([Item(items[i].task, items[i].source) for i in index], left_pad=True)
+            device = self.device
+            prompt = Prompt(
+                embeds=self.embed(batch),
+                mask=batch.mask.to(device),
+                allowed=self._allowed[modality].to(device).expand(len(index), -1),
+                max_new=torch.full((len(index),), opts.max_new_tokens, dtype=torch.long, device=device),
+            )
+            for i, out in zip(index, decode(self.backbone, prompt, self.layout.eos_id, opts, generator)):
+                results[i] = out
+        return results
+
+    # -- bookkeeping --------------------------------------------------------------------------
+
+    def parameter_counts(self) -> dict[str, int]:
+        count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+        return {"encoder": count(self.encoder), "backbone": count(self.backbone), "total": count(self)}
+
+
+def build_model(cfg: ModelConfig, registry: "Registry") -> LauraGPT:
+    """Build the components named in ``cfg`` and size the backbone's vocabulary to the layout."""
+    backbone = registry.create("backbone", cfg.backbone, **cfg.backbone_conf)
+    encoder = registry.create("encoder", cfg.encoder, **{**cfg.encoder_conf, "output_dim": backbone.hidden_size})
+    names = cfg.tasks or sorted(registry.tasks())
+    tasks = {name: registry.task(name) for name in names}
+    text_size = cfg.text_vocab_size or backbone.vocab_size
+    if cfg.backbone_conf.get("pretrained") and text_size != backbone.vocab_size:
+        raise ConfigError(
+            f"text_vocab_size {text_size} differs from the pretrained backbone's vocabulary {backbone.vocab_size}"
+        )
+    layout = VocabLayout.create(text_size, names, cfg.codec_size)
+    backbone.resize_vocab(layout.size)
+    return LauraGPT(encoder, backbone, layout, tasks)
+
+
+NAMED_CONFIGS = Path(__file__).parent / "configs" / "model"
+
+
+def load_model_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> ModelConfig:
+    """A named size (``tiny``, ``small``, ``paper``) or a YAML file, plus ``key=value`` overrides."""
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        path = NAMED_CONFIGS / f"{name_or_path}.yaml"
+        if not path.is_file():
+            names = sorted(p.stem for p in NAMED_CONFIGS.glob("*.yaml"))
+            raise ConfigError(f"unknown model config {name_or_path!r}: named sizes are {', '.join(names)}, or give a YAML path")
+    return load_config(ModelConfig, path, overrides)
+
+
+MODEL_FILE, CONFIG_FILE, LAYOUT_FILE = "model.safetensors", "config.yaml", "layout.json"
+
+
+def save_model(model: LauraGPT, cfg: ModelConfig, directory: str | Path) -> Path:
+    """Write config, vocabulary layout and weights (safetensors) so the model can be rebuilt anywhere."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, directory / CONFIG_FILE)
+    atomic_write_text(directory / LAYOUT_FILE, json.dumps(model.layout.to_dict(), indent=2) + "\n")
+    tmp = directory / f".{MODEL_FILE}.tmp"
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp))
+    tmp.replace(directory / MODEL_FILE)
+    return directory
+
+
+def load_model(directory: str | Path, registry: "Registry") -> tuple[LauraGPT, ModelConfig]:
+    """Rebuild a saved model; refuses weights whose vocabulary layout differs from the config's."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    cfg = load_config(ModelConfig, directory / CONFIG_FILE)
+    # Weights come from the file below, never from the pretrained paths in the config.
+    cfg.backbone_conf = {k: v for k, v in cfg.backbone_conf.items() if k != "pretrained"}
+    cfg.encoder_conf = {k: v for k, v in cfg.encoder_conf.items() if k != "pretrained"}
+    saved = VocabLayout.from_dict(json.loads((directory / LAYOUT_FILE).read_text()))
+    if not cfg.text_vocab_size:
+        cfg.text_vocab_size = saved.text_size
+    model = build_model(cfg, registry)
+    model.layout.check_same(saved, str(directory / LAYOUT_FILE))
+    model.load_state_dict(load_file(str(directory / MODEL_FILE)))
+    return model, cfg

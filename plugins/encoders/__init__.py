@@ -1,0 +1,1 @@
+"""Audio encoders: components of kind ``encoder``."""

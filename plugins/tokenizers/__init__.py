@@ -1,0 +1,1 @@
+"""Text tokenizers: components of kind ``tokenizer``."""
