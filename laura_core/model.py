@@ -12,6 +12,7 @@ loading refuses a layout that differs from the one the config builds.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from laura_core.config import load_config, save_config
-from laura_core.errors import ConfigError
+from laura_core.errors import ConfigError, DataError
 from laura_core.generation import DecodeOptions, Prompt, decode
 from laura_core.interfaces import AudioEncoder, Backbone
 from laura_core.io import atomic_write_text
@@ -164,7 +165,7 @@ class LauraGPT(nn.Module):
         for b, task in enumerate(batch.tasks):
             mine = rows == b
             s = stats.setdefault(task, TaskStats())
-            s.loss_sum += float(token_loss[mine].sum())
+            s.loss_sum += float(token_loss[mine].detach().sum())
             s.tokens += int(mine.sum())
             s.correct += int(correct[mine].sum())
         return ModelOutput(token_loss.mean(), stats)
@@ -213,20 +214,33 @@ class LauraGPT(nn.Module):
         return {"encoder": count(self.encoder), "backbone": count(self.backbone), "total": count(self)}
 
 
-def build_model(cfg: ModelConfig, registry: "Registry") -> LauraGPT:
-    """Build the components named in ``cfg`` and size the backbone's vocabulary to the layout."""
+def build_model(cfg: ModelConfig, registry: "Registry", layout: VocabLayout | None = None) -> LauraGPT:
+    """Build the components named in ``cfg`` and size the backbone's vocabulary to the layout
+    (``layout``, e.g. a checkpoint's, or the one ``cfg`` defines)."""
     backbone = registry.create("backbone", cfg.backbone, **cfg.backbone_conf)
     encoder = registry.create("encoder", cfg.encoder, **{**cfg.encoder_conf, "output_dim": backbone.hidden_size})
-    names = cfg.tasks or sorted(registry.tasks())
-    tasks = {name: registry.task(name) for name in names}
-    text_size = cfg.text_vocab_size or backbone.vocab_size
-    if cfg.backbone_conf.get("pretrained") and text_size != backbone.vocab_size:
-        raise ConfigError(
-            f"text_vocab_size {text_size} differs from the pretrained backbone's vocabulary {backbone.vocab_size}"
-        )
-    layout = VocabLayout.create(text_size, names, cfg.codec_size)
+    if layout is None:
+        text_size = cfg.text_vocab_size or backbone.vocab_size
+        if cfg.backbone_conf.get("pretrained") and text_size != backbone.vocab_size:
+            raise ConfigError(
+                f"text_vocab_size {text_size} differs from the pretrained backbone's vocabulary {backbone.vocab_size}"
+            )
+        layout = VocabLayout.create(text_size, cfg.tasks or registry.tasks(), cfg.codec_size)
+    tasks = {name: registry.task(name) for name in layout.tasks}
     backbone.resize_vocab(layout.size)
     return LauraGPT(encoder, backbone, layout, tasks)
+
+
+def resolved_config(model: LauraGPT, cfg: ModelConfig) -> ModelConfig:
+    """``cfg`` with every size the model actually has (a pretrained checkpoint's shape included), so
+    config + weights rebuild it without the original checkpoint files."""
+    out = dataclasses.replace(cfg, text_vocab_size=model.layout.text_size, codec_size=model.layout.codec_size,
+                              tasks=list(model.layout.tasks))
+    for attr, part in (("backbone_conf", model.backbone), ("encoder_conf", model.encoder)):
+        conf = getattr(part, "config", None)
+        if dataclasses.is_dataclass(conf):
+            setattr(out, attr, {k: v for k, v in dataclasses.asdict(conf).items() if k != "pretrained"})
+    return out
 
 
 NAMED_CONFIGS = Path(__file__).parent / "configs" / "model"
@@ -247,33 +261,34 @@ MODEL_FILE, CONFIG_FILE, LAYOUT_FILE = "model.safetensors", "config.yaml", "layo
 
 
 def save_model(model: LauraGPT, cfg: ModelConfig, directory: str | Path) -> Path:
-    """Write config, vocabulary layout and weights (safetensors) so the model can be rebuilt anywhere."""
+    """Write the resolved config, the vocabulary layout and the weights (safetensors), each atomically."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, directory / CONFIG_FILE)
+    save_config(resolved_config(model, cfg), directory / CONFIG_FILE)
     atomic_write_text(directory / LAYOUT_FILE, json.dumps(model.layout.to_dict(), indent=2) + "\n")
     tmp = directory / f".{MODEL_FILE}.tmp"
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
     tmp.replace(directory / MODEL_FILE)
     return directory
 
 
-def load_model(directory: str | Path, registry: "Registry") -> tuple[LauraGPT, ModelConfig]:
-    """Rebuild a saved model; refuses weights whose vocabulary layout differs from the config's."""
+def load_model(
+    directory: str | Path, registry: "Registry", expected_layout: VocabLayout | None = None
+) -> tuple[LauraGPT, ModelConfig]:
+    """Rebuild a saved model. With ``expected_layout`` (from the tokenizer, tasks and codec in use), a
+    checkpoint laid out differently is refused, naming each difference."""
     from safetensors.torch import load_file
 
     directory = Path(directory)
+    for name in (CONFIG_FILE, LAYOUT_FILE, MODEL_FILE):
+        if not (directory / name).is_file():
+            raise DataError(f"{directory}: not a saved model (missing {name})")
     cfg = load_config(ModelConfig, directory / CONFIG_FILE)
-    # Weights come from the file below, never from the pretrained paths in the config.
-    cfg.backbone_conf = {k: v for k, v in cfg.backbone_conf.items() if k != "pretrained"}
-    cfg.encoder_conf = {k: v for k, v in cfg.encoder_conf.items() if k != "pretrained"}
     saved = VocabLayout.from_dict(json.loads((directory / LAYOUT_FILE).read_text()))
-    if not cfg.text_vocab_size:
-        cfg.text_vocab_size = saved.text_size
-    model = build_model(cfg, registry)
-    model.layout.check_same(saved, str(directory / LAYOUT_FILE))
+    if expected_layout is not None:
+        expected_layout.check_same(saved, str(directory / LAYOUT_FILE))
+    model = build_model(cfg, registry, layout=saved)
     model.load_state_dict(load_file(str(directory / MODEL_FILE)))
     return model, cfg

@@ -165,9 +165,12 @@ class ConformerEncoder(AudioEncoder):
         self.hop = round(cfg.sample_rate * cfg.hop_ms / 1000)
         # Fixed analysis buffers stay out of the state dict (checkpoints hold only learned weights);
         # features() computes in float32 whatever dtype the module is cast to.
-        self.register_buffer("window", torch.hann_window(self.frame, periodic=False), persistent=False)
-        mel = torchaudio.functional.melscale_fbanks(
-            self.frame // 2 + 1, 20.0, cfg.sample_rate / 2, cfg.n_mels, cfg.sample_rate, mel_scale="htk")
+        # Computed on the CPU even when the model is built on the meta device (shape-only builds).
+        with torch.device("cpu"):
+            window = torch.hann_window(self.frame, periodic=False)
+            mel = torchaudio.functional.melscale_fbanks(
+                self.frame // 2 + 1, 20.0, cfg.sample_rate / 2, cfg.n_mels, cfg.sample_rate, mel_scale="htk")
+        self.register_buffer("window", window, persistent=False)
         self.register_buffer("mel_fb", mel, persistent=False)
 
         self.subsample = Subsampling(cfg.n_mels, cfg.d_model, int(math.log2(cfg.subsampling)))

@@ -1,0 +1,1 @@
+"""GPT backbones: components of kind ``backbone``."""

@@ -1,0 +1,376 @@
+"""The Qwen2 / Qwen2.5 decoder as a ``backbone``: plain PyTorch, and reads and writes Hugging Face
+checkpoints (``config.json`` + safetensors), so a released Qwen2 model can start LauraGPT training.
+
+One decoder layer is RMSNorm -> grouped-query attention with rotary positions -> residual, then
+RMSNorm -> SwiGLU MLP -> residual; a final RMSNorm feeds the (tied or untied) output head.
+Parameter names are Hugging Face's without the ``model.`` prefix.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from laura_core import hookimpl
+from laura_core.errors import ConfigError, DataError
+from laura_core.interfaces import Backbone, KVCache
+from laura_core.io import write_json
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+INIT_STD = 0.02  # Hugging Face's initializer_range: new weights, vocabulary rows included, are N(0, INIT_STD)
+
+
+@dataclass
+class Qwen2Config:
+    """Architecture (Hugging Face ``Qwen2Config`` field names) and loading options. Defaults are a tiny model."""
+
+    vocab_size: int = 1024
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    max_position_embeddings: int = 32768  # recorded in config.json; positions are not limited by it
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 10000.0
+    tie_word_embeddings: bool = True
+    pretrained: str = ""  # a Hugging Face checkpoint directory: its config.json replaces the fields above
+    dtype: str = "float32"  # float32 | bfloat16 | float16
+
+    def __post_init__(self):
+        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                     "num_attention_heads", "num_key_value_heads", "max_position_embeddings"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"Qwen2Config.{name} must be positive, got {getattr(self, name)}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ConfigError(f"Qwen2Config.hidden_size ({self.hidden_size}) must be divisible by "
+                              f"num_attention_heads ({self.num_attention_heads})")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ConfigError(f"Qwen2Config.num_attention_heads ({self.num_attention_heads}) must be divisible by "
+                              f"num_key_value_heads ({self.num_key_value_heads})")
+        if self.head_dim % 2:
+            raise ConfigError(f"Qwen2Config: rotary embeddings need an even head width, got {self.head_dim} "
+                              f"(hidden_size / num_attention_heads)")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"Qwen2Config.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+
+# -- the model --------------------------------------------------------------------------------
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, width: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(width))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Normalise in float32 (half-precision squares overflow), scale in the input dtype as Qwen2 does.
+        x32 = x.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x32.to(x.dtype)
+
+
+def rotary(position_ids: torch.Tensor, head_dim: int, theta: float,
+           dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin ``[B, 1, T, Dh]`` of the rotation angles at ``position_ids`` ``[B, T]``."""
+    exponents = torch.arange(0, head_dim, 2, dtype=torch.float32, device=position_ids.device) / head_dim
+    inv_freq = 1.0 / theta**exponents
+    angles = position_ids[..., None].float() * inv_freq
+    angles = torch.cat([angles, angles], dim=-1)[:, None]
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (i, i + Dh/2) of ``x`` ``[B, H, T, Dh]`` (the "rotate half" layout of Qwen2 checkpoints)."""
+    first, second = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-second, first], dim=-1) * sin
+
+
+def attention_bias(key_mask: torch.Tensor, length: int, groups: int, dtype: torch.dtype) -> torch.Tensor:
+    """Key mask ``[B, P + T]`` -> additive attention mask ``[B, 1, G * T, P + T]`` (0 or -inf) of the last
+    ``length`` queries: causal and key padding, each query's row repeated for the ``groups`` query heads
+    that share a key/value head (see ``Attention``). O(T * (P + T)): a decode step builds one row."""
+    total = key_mask.shape[1]
+    keys = torch.arange(total, device=key_mask.device)
+    queries = keys[total - length:, None]
+    # A left-padding query has no real key before it; letting it see itself keeps its softmax finite.
+    allowed = (key_mask[:, None, :] & (keys <= queries)) | (keys == queries)
+    # Built as floats once for all layers: SDPA would convert a boolean mask in every layer and, when
+    # training, keep each copy for the backward pass.
+    bias = torch.zeros(allowed.shape, dtype=dtype, device=key_mask.device).masked_fill_(~allowed, float("-inf"))
+    return bias[:, None].repeat(1, 1, groups, 1)
+
+
+class Attention(nn.Module):
+    def __init__(self, config: Qwen2Config):
+        super().__init__()
+        self.n_heads, self.n_kv_heads = config.num_attention_heads, config.num_key_value_heads
+        self.head_dim = config.head_dim
+        self.q_proj = nn.Linear(config.hidden_size, self.n_heads * self.head_dim)
+        self.k_proj = nn.Linear(config.hidden_size, self.n_kv_heads * self.head_dim)
+        self.v_proj = nn.Linear(config.hidden_size, self.n_kv_heads * self.head_dim)
+        self.o_proj = nn.Linear(self.n_heads * self.head_dim, config.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor,
+                cache: KVCache | None, layer: int) -> torch.Tensor:
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)
+        # Grouped-query attention without copying keys/values: the query heads sharing a kv head become
+        # one longer query sequence of that head. (SDPA's enable_gqa falls back to its quadratic-memory
+        # math kernel on GPU whenever a mask is given, and a mask is always given here.)
+        q = q.reshape(b, self.n_kv_heads, -1, self.head_dim)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.o_proj(y.reshape(b, self.n_heads, t, self.head_dim).transpose(1, 2).reshape(b, t, -1))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: Qwen2Config):
+        super().__init__()
+        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, config: Qwen2Config):
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.self_attn = Attention(config)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor,
+                cache: KVCache | None, layer: int) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, layer)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Qwen2Backbone(Backbone):
+    """Qwen2 decoder over input embeddings; ``Qwen2Config.pretrained`` loads a Hugging Face checkpoint."""
+
+    def __init__(self, config: Qwen2Config):
+        super().__init__()
+        if config.pretrained:
+            config = read_hf_config(config.pretrained, dtype=config.dtype)
+        self.config = config
+        self.hidden_size, self.vocab_size = config.hidden_size, config.vocab_size
+        # A pretrained model is built without storage; the checkpoint's tensors become its parameters.
+        with torch.device("meta") if config.pretrained else contextlib.nullcontext():
+            self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+            self.layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.num_hidden_layers))
+            self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+            self.lm_head = (None if config.tie_word_embeddings
+                            else nn.Linear(config.hidden_size, config.vocab_size, bias=False))
+        self.to(DTYPES[config.dtype])
+        if config.pretrained:
+            self._load_hf_weights(Path(config.pretrained))
+        else:
+            self.apply(_init_weights)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, dtype: str = "float32") -> Qwen2Backbone:
+        return cls(Qwen2Config(pretrained=str(path), dtype=dtype))
+
+    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+                cache: KVCache | None = None) -> torch.Tensor:
+        length = inputs_embeds.shape[1]
+        past = cache.length if cache is not None else 0
+        if attention_mask.shape[1] != past + length:
+            raise ValueError(f"attention_mask covers {attention_mask.shape[1]} positions; expected "
+                             f"{past} cached + {length} new")
+        cos, sin = rotary(position_ids, self.config.head_dim, self.config.rope_theta, inputs_embeds.dtype)
+        groups = self.config.num_attention_heads // self.config.num_key_value_heads
+        mask = attention_bias(attention_mask.bool(), length, groups, inputs_embeds.dtype)
+        x = inputs_embeds
+        for i, layer in enumerate(self.layers):
+            x = layer(x, cos, sin, mask, cache, i)
+        if cache is not None:
+            cache.advance(length)
+        return self.norm(x)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.embed_tokens(ids)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        head = self.embed_tokens if self.lm_head is None else self.lm_head
+        return F.linear(hidden, head.weight)
+
+    def new_cache(self, batch: int, max_len: int) -> KVCache:
+        weight = self.embed_tokens.weight
+        return KVCache(self.config.num_hidden_layers, batch, self.config.num_key_value_heads, max_len,
+                       self.config.head_dim, dtype=weight.dtype, device=weight.device)
+
+    def resize_vocab(self, size: int) -> None:
+        """Keep the first ``min(size, vocab_size)`` rows; new rows are N(0, 0.02) like a fresh model's.
+        Parameters are replaced, so build the optimizer after resizing."""
+        if size < 1:
+            raise ValueError(f"vocabulary size must be positive, got {size}")
+        heads = [self.embed_tokens] + ([] if self.lm_head is None else [self.lm_head])
+        for module in heads:
+            old = module.weight
+            new = old.new_empty(size, old.shape[1])
+            with torch.no_grad():
+                nn.init.normal_(new, std=INIT_STD)
+                keep = min(size, old.shape[0])
+                new[:keep] = old[:keep]
+            module.weight = nn.Parameter(new, requires_grad=old.requires_grad)
+        self.embed_tokens.num_embeddings = size
+        if self.lm_head is not None:
+            self.lm_head.out_features = size
+        self.vocab_size = size
+        self.config = replace(self.config, vocab_size=size)
+
+    # -- Hugging Face checkpoints ---------------------------------------------------------------
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` as ``transformers`` saves a Qwen2ForCausalLM."""
+        path = Path(path)
+        write_json(path / "config.json", hf_config_dict(self.config))
+        tensors = {_hf_key(k): v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(tensors, path / "model.safetensors", metadata={"format": "pt"})
+        return path
+
+    def _load_hf_weights(self, path: Path) -> None:
+        tensors = read_safetensors(path)
+        if self.lm_head is None:
+            tensors.pop("lm_head.weight", None)  # some tied checkpoints store the shared matrix twice
+        expected = {_hf_key(k): v.shape for k, v in self.state_dict().items()}
+        missing, unexpected = sorted(expected.keys() - tensors.keys()), sorted(tensors.keys() - expected.keys())
+        if missing or unexpected:
+            raise DataError(f"{path}: the checkpoint does not match its config.json: missing tensors "
+                            f"{_listing(missing)}; unexpected tensors {_listing(unexpected)}")
+        wrong = [f"{k} {tuple(tensors[k].shape)} (config says {tuple(shape)})"
+                 for k, shape in expected.items() if tensors[k].shape != shape]
+        if wrong:
+            raise DataError(f"{path}: tensors of the wrong shape: {_listing(wrong)}")
+        dtype = DTYPES[self.config.dtype]
+        self.load_state_dict({k.removeprefix("model."): t.to(dtype) for k, t in tensors.items()}, assign=True)
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=INIT_STD)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
+def _hf_key(name: str) -> str:
+    return name if name.startswith("lm_head.") else "model." + name
+
+
+def _listing(keys: list[str], limit: int = 10) -> str:
+    if not keys:
+        return "none"
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+# Values Hugging Face's Qwen2Config takes for keys a config.json leaves out.
+HF_DEFAULTS = {"max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "tie_word_embeddings": False,
+               "rope_theta": 10000.0, "max_window_layers": 28}
+ARCHITECTURE = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
+
+
+def read_hf_config(directory: str | Path, dtype: str = "float32") -> Qwen2Config:
+    """The ``Qwen2Config`` of a Hugging Face checkpoint directory, refusing what this backbone cannot run."""
+    path = Path(directory) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found (pretrained must be a Hugging Face checkpoint directory)")
+    try:
+        raw = {**HF_DEFAULTS, **json.loads(path.read_text(encoding="utf-8"))}
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: malformed JSON ({e.msg})") from None
+    if raw.get("model_type") != "qwen2":
+        raise ConfigError(f"{path}: model_type is {raw.get('model_type')!r}; only 'qwen2' checkpoints load here")
+    if missing := [k for k in ARCHITECTURE if k not in raw]:
+        raise ConfigError(f"{path}: missing {', '.join(missing)}")
+    if raw.get("hidden_act", "silu") != "silu":
+        raise ConfigError(f"{path}: hidden_act {raw['hidden_act']!r} is not supported (only 'silu')")
+    if "head_dim" in raw and raw["head_dim"] * raw["num_attention_heads"] != raw["hidden_size"]:
+        raise ConfigError(f"{path}: head_dim {raw['head_dim']} is not hidden_size / num_attention_heads")
+    # transformers 5 keeps rope_theta in rope_parameters, older versions at the top level (rope_scaling wins).
+    rope = raw.get("rope_scaling") or raw.get("rope_parameters") or {}
+    rope_type = rope.get("rope_type", rope.get("type", "default"))
+    if rope_type != "default":
+        raise ConfigError(f"{path}: rope type {rope_type!r} is not supported (only 'default')")
+    if raw.get("use_sliding_window") and raw.get("sliding_window") is not None:
+        n = raw["num_hidden_layers"]
+        types = raw.get("layer_types") or ["sliding_attention" if i >= raw["max_window_layers"] else "full_attention"
+                                           for i in range(n)]
+        # A window no shorter than the context never cuts anything off.
+        if "sliding_attention" in types and raw["sliding_window"] < raw["max_position_embeddings"]:
+            raise ConfigError(f"{path}: sliding-window attention (use_sliding_window, sliding_window="
+                              f"{raw['sliding_window']}) is not supported")
+    try:
+        return Qwen2Config(
+            **{k: raw[k] for k in ARCHITECTURE},
+            num_key_value_heads=raw.get("num_key_value_heads") or raw["num_attention_heads"],
+            max_position_embeddings=raw["max_position_embeddings"],
+            rms_norm_eps=float(raw["rms_norm_eps"]),
+            rope_theta=float(rope.get("rope_theta", raw["rope_theta"])),
+            tie_word_embeddings=bool(raw["tie_word_embeddings"]),
+            pretrained=str(directory),
+            dtype=dtype,
+        )
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def hf_config_dict(config: Qwen2Config) -> dict:
+    """``config.json`` contents that transformers 4 and 5 both read as this model."""
+    fields = ARCHITECTURE + ("num_key_value_heads", "max_position_embeddings", "rms_norm_eps", "tie_word_embeddings")
+    return {
+        "architectures": ["Qwen2ForCausalLM"],
+        "model_type": "qwen2",
+        **{k: getattr(config, k) for k in fields},
+        "hidden_act": "silu",
+        "rope_theta": config.rope_theta,
+        "rope_parameters": {"rope_type": "default", "rope_theta": config.rope_theta},
+        "use_sliding_window": False,
+        "torch_dtype": config.dtype,
+    }
+
+
+def read_safetensors(directory: Path) -> dict[str, torch.Tensor]:
+    """All tensors of ``model.safetensors`` or of the shards listed in ``model.safetensors.index.json``."""
+    single, index = directory / "model.safetensors", directory / "model.safetensors.index.json"
+    if single.is_file():
+        return load_file(single)
+    if not index.is_file():
+        raise DataError(f"{directory}: no model.safetensors or model.safetensors.index.json "
+                        f"(pickled .bin checkpoints are not loaded; convert them to safetensors)")
+    try:
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+    except (json.JSONDecodeError, KeyError, AttributeError):
+        raise DataError(f"{index}: malformed index (expected a JSON object with a weight_map)") from None
+    tensors: dict[str, torch.Tensor] = {}
+    for shard in shards:
+        if not (directory / shard).is_file():
+            raise DataError(f"{index}: shard {shard} not found")
+        tensors.update(load_file(directory / shard))
+    return tensors
+
+
+@hookimpl
+def register_components(register):
+    register("backbone", "qwen2", Qwen2Backbone,
+             "Qwen2/Qwen2.5 decoder (GQA, RoPE, SwiGLU); loads Hugging Face checkpoints", config=Qwen2Config)

@@ -1,0 +1,160 @@
+"""LauraGPT assembly: sequence layout in batches, padding, KV-cache decoding, constrained decoding,
+beam search, save/load, and a tiny model memorising mixed-task examples."""
+import pytest
+import torch
+
+from laura_core.errors import LayoutMismatchError
+from laura_core.generation import DecodeOptions
+from laura_core.model import Item, build_model, load_model, load_model_config, save_model
+from laura_core.sequence import IGNORE_INDEX
+from laura_core.task import Modality
+from laura_core.vocab import VocabLayout
+
+TASKS = ["aac", "asr", "mt", "s2tt", "se", "ser", "slu", "tts"]
+
+
+@pytest.fixture(scope="module")
+def tiny(registry):
+    torch.manual_seed(0)
+    cfg = load_model_config("tiny")
+    return build_model(cfg, registry).eval(), cfg
+
+
+def text_ids(n, gen, layout):
+    return torch.randint(0, layout.text_size, (n,), generator=gen)
+
+
+def codec_ids(n, gen, layout):
+    return torch.randint(0, layout.codec_size, (n,), generator=gen) + layout.codec_offset
+
+
+def mixed_items(model, seed=0):
+    """One item per task: every input/output modality pair, sources and targets of different lengths."""
+    gen = torch.Generator().manual_seed(seed)
+    layout, items = model.layout, []
+    for k, task in enumerate(TASKS):
+        if model.inputs[task] is Modality.AUDIO:
+            source = 0.1 * torch.randn(4000 + 1600 * k, generator=gen)
+        else:
+            source = text_ids(3 + k, gen, layout)
+        make = codec_ids if model.outputs[task] is Modality.CODEC else text_ids
+        items.append(Item(task, source, make(4 + k % 3, gen, layout)))
+    return items
+
+
+def test_batch_layout_and_loss_mask(tiny):
+    model, _ = tiny
+    items = mixed_items(model)
+    batch = model.collate(items)
+    layout = model.layout
+    for b, it in enumerate(items):
+        n_in = int(model.encoder.output_lengths(torch.tensor([len(it.source)]))) if it.source.is_floating_point() else len(it.source)
+        assert int(batch.is_audio[b].sum()) == (n_in if it.source.is_floating_point() else 0)
+        # Labels: exactly the output tokens and eos, each predicted from the position before it.
+        labels = batch.labels[b][batch.labels[b] != IGNORE_INDEX].tolist()
+        assert labels == it.target.tolist() + [layout.eos_id]
+        row = batch.ids[b][batch.mask[b]].tolist()
+        assert row[n_in] == layout.task_id(it.task) and row[-1] == layout.eos_id
+    assert not batch.mask[:, 0].logical_not().any()  # right-padded for training
+
+
+def test_padded_batch_equals_items_alone(tiny):
+    model, _ = tiny
+    items = mixed_items(model)
+    together = model(model.collate(items)).stats
+    for it in items:
+        alone = model(model.collate([it])).stats[it.task]
+        assert together[it.task].loss_sum == pytest.approx(alone.loss_sum, abs=1e-4)
+        assert together[it.task].tokens == alone.tokens == len(it.target) + 1
+
+
+def test_kv_cache_decoding_equals_recomputation(tiny):
+    model, _ = tiny
+    prompts = [Item(it.task, it.source) for it in mixed_items(model, seed=1)]
+    opts = dict(strategy="greedy", max_new_tokens=12, min_new_tokens=12)
+    cached = model.generate(prompts, DecodeOptions(**opts), DecodeOptions(**opts))
+    recomputed = model.generate(prompts, DecodeOptions(**opts, use_cache=False), DecodeOptions(**opts, use_cache=False))
+    assert cached == recomputed and all(len(out) == 12 for out in cached)
+
+
+def test_decoding_never_leaves_the_output_modality(tiny):
+    model, _ = tiny
+    layout = model.layout
+    prompts = [Item(it.task, it.source) for it in mixed_items(model, seed=2)] * 2
+    hot = DecodeOptions(strategy="sample", temperature=5.0, max_new_tokens=40)  # an untrained model, sampled hot
+    outputs = model.generate(prompts, hot, hot, generator=torch.Generator().manual_seed(0))
+    kinds = {"text": set(), "codec": set()}
+    for it, out in zip(prompts, outputs):
+        assert layout.eos_id not in out
+        kinds[model.outputs[it.task].value].update(layout.kind_of(t) for t in out)
+    assert kinds == {"text": {"text"}, "codec": {"codec"}}
+
+
+def test_beam_search_is_exact_when_the_beam_holds_the_whole_vocabulary(tiny):
+    """With k >= the allowed vocabulary and two steps, beam search must find the best of all sequences
+    of up to two tokens; the brute force below scores every one of them."""
+    model, _ = tiny
+    layout = model.layout
+    prompts = [Item(it.task, it.source) for it in mixed_items(model, seed=3) if model.outputs[it.task] is Modality.TEXT]
+    greedy = model.generate(prompts, DecodeOptions(max_new_tokens=6))
+    assert model.generate(prompts, DecodeOptions(strategy="beam", beam_size=1, max_new_tokens=6)) == greedy
+    allowed = [*range(layout.text_size), layout.eos_id]
+    k = len(allowed)
+    best = model.generate(prompts[:2], DecodeOptions(strategy="beam", beam_size=k, max_new_tokens=2, length_penalty=0.0))
+    for item, found in zip(prompts[:2], best):
+        batch = model.collate([Item(item.task, item.source)])
+        with torch.no_grad():
+            hidden = model.backbone(model.embed(batch), batch.mask, torch.arange(batch.ids.shape[1])[None], None)
+            lp1 = torch.log_softmax(model.backbone.logits(hidden[0, -1]).float()[allowed], -1)
+            # Every first token t1 followed by every second token: one batched forward.
+            firsts = torch.tensor(allowed[:-1])
+            emb = torch.cat([model.embed(batch).expand(len(firsts), -1, -1), model.backbone.embed(firsts[:, None])], 1)
+            pos = torch.arange(emb.shape[1])[None].expand(len(firsts), -1)
+            h2 = model.backbone(emb, torch.ones(emb.shape[:2], dtype=torch.bool), pos, None)
+            lp2 = torch.log_softmax(model.backbone.logits(h2[:, -1]).float()[:, allowed], -1)
+        scores = lp1[:-1, None] + lp2  # [t1, t2], t2 = eos ends after one token
+        t1, t2 = divmod(int(scores.argmax()), k)
+        brute = [] if lp1[-1] > scores.max() else [allowed[t1]] + ([] if allowed[t2] == layout.eos_id else [allowed[t2]])
+        assert found == brute
+
+
+def test_save_load_round_trip_and_layout_refusal(tiny, registry, tmp_path):
+    model, cfg = tiny
+    save_model(model, cfg, tmp_path / "m")
+    loaded, saved_cfg = load_model(tmp_path / "m", registry)
+    assert saved_cfg.text_vocab_size == 256 and saved_cfg.backbone_conf["hidden_size"] == 64
+    batch = model.collate(mixed_items(model))
+    assert model(batch).loss.item() == pytest.approx(loaded.eval()(batch).loss.item(), abs=1e-6)
+    other = VocabLayout.create(256, TASKS, 512)
+    with pytest.raises(LayoutMismatchError, match="codec_size: expected 512"):
+        load_model(tmp_path / "m", registry, expected_layout=other)
+
+
+def test_named_sizes(registry):
+    counts = {}
+    for name in ("tiny", "small", "paper"):
+        with torch.device("meta"):
+            counts[name] = build_model(load_model_config(name), registry).parameter_counts()["total"]
+    assert counts["tiny"] < 1_000_000
+    assert 45_000_000 < counts["small"] < 55_000_000
+    assert 1_800_000_000 < counts["paper"] < 2_100_000_000
+
+
+def test_tiny_model_memorises_eight_mixed_task_examples(registry):
+    torch.manual_seed(0)
+    model = build_model(load_model_config("tiny"), registry)
+    items = mixed_items(model, seed=4)
+    batch = model.collate(items)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    model.train()
+    for step in range(400):
+        loss = model(batch).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if loss.item() < 0.01:
+            break
+    model.eval()
+    greedy = DecodeOptions(max_new_tokens=16)
+    outputs = model.generate([Item(it.task, it.source) for it in items], greedy, greedy)
+    assert outputs == [it.target.tolist() for it in items], f"not memorised after {step + 1} steps (loss {loss.item():.4f})"
