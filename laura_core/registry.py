@@ -25,6 +25,7 @@ COMPONENT_KINDS = {
     "codec": "audio codec: waveform <-> residual-quantizer codes",
     "vocoder": "codec vocoder: first-group codes (+ conditions) -> waveform",
     "judge": "ASR judge: transcribes generated audio for TTS scoring",
+    "preparer": "corpus preparer: turns a corpus on disk into laura manifests (`laura prepare NAME`)",
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -22,8 +22,8 @@ class Se(Task):
     description = "speech enhancement: noisy speech -> clean speech"
     input = Modality.AUDIO
     output = Modality.CODEC
-    source_field = "noisy"
-    target_field = "audio"
+    source_field = "audio"  # the noisy recording
+    target_field = "clean"
     ref_fields = (Field("audio", FieldType.AUDIO, "clean reference recording"),)
     metrics = (
         Metric("pesq", "wide-band PESQ (P.862.2), mean", True, "MOS-LQO"),
