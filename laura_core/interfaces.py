@@ -6,6 +6,7 @@ H = attention heads, Hkv = key/value heads, Dh = head width, L = layers.
 from __future__ import annotations
 
 import abc
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -121,3 +122,17 @@ class Tokenizer(abc.ABC):
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.encode(t) for t in texts]
+
+
+class CorpusPreparer(abc.ABC):
+    """Turns a corpus on disk into laura manifests (see ``laura_core.manifest``): ``laura prepare NAME SRC DST``.
+
+    Audio is referenced where it lies (and resampled on the fly when read), never rewritten, except
+    where a corpus has to be synthesised or mixed (the mini corpus).
+    """
+
+    needs_source: bool = True  # False for corpora built from what is installed (the mini corpus)
+
+    @abc.abstractmethod
+    def prepare(self, src: Path | None, dst: Path) -> dict[str, dict[str, Path]]:
+        """Write ``dst/<task>/<split>.jsonl.gz`` manifests; return ``{task: {split: path}}``."""

@@ -1,0 +1,1 @@
+"""Corpus preparers: components of kind ``preparer`` (being written)."""

@@ -1,0 +1,1 @@
+"""The mini corpus (being written)."""
