@@ -68,7 +68,7 @@ def measure(system: str, weights: str, batch: int, new_tokens: int, prompt_len: 
 
         def run():
             with torch.no_grad():
-                prompt = Prompt(model.embed(ids), mask, torch.ones(batch, vocab, dtype=torch.bool),
+                prompt = Prompt(model.embed(ids), mask, [(0, vocab)],
                                 torch.full((batch,), new_tokens))
                 return torch.tensor(decode(model, prompt, eos_id=vocab - 1, options=opts))
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -1,8 +1,10 @@
 """Batched autoregressive decoding over a ``Backbone`` with its KV cache.
 
-The caller hands over prompt embeddings (left-padded, with their key mask) and, per row, the ids it
-may emit; decoding runs greedy, top-k/top-p sampling or beam search, stops each row at eos or its
-length limit, and returns the new ids of each row without eos. Nothing here knows about tasks.
+The caller hands over prompt embeddings (left-padded, with their key mask) and the id ranges the
+rows may emit; decoding runs greedy, top-k/top-p sampling or beam search, stops each row at eos or
+its length limit, and returns the new ids of each row without eos. Only the allowed rows of the
+output head are computed: a codec-output task scores ~1k codec ids, not a 150k-token text vocabulary.
+Nothing here knows about tasks.
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ class Prompt:
 
     embeds: torch.Tensor  # [B, P, D]
     mask: torch.Tensor  # [B, P] bool, False at left padding
-    allowed: torch.Tensor  # [B, V] bool, the ids each row may emit (eos included)
+    ranges: list[tuple[int, int]]  # half-open id ranges every row may emit (eos among them)
     max_new: torch.Tensor  # [B] long, per-row limit on new tokens
 
 
@@ -63,6 +65,7 @@ class Decoder:
     def __init__(self, backbone: Backbone, prompt: Prompt, total_len: int, use_cache: bool):
         self.backbone = backbone
         self.use_cache = use_cache
+        self.ranges = prompt.ranges
         self.mask = prompt.mask
         self.cache = backbone.new_cache(prompt.mask.shape[0], total_len) if use_cache else None
         self.embeds = prompt.embeds  # the whole sequence so far (needed only without a cache)
@@ -71,10 +74,11 @@ class Decoder:
     def prefill(self) -> torch.Tensor:
         positions = (self.mask.long().cumsum(-1) - 1).clamp(min=0)
         hidden = self.backbone(self.embeds, self.mask, positions, self.cache)
-        return self.backbone.logits(hidden[:, -1]).float()
+        return self.backbone.logits(hidden[:, -1], self.ranges).float()
 
     def step(self, ids: torch.Tensor) -> torch.Tensor:
-        """Feed one new token per row ``[B]``; return next-token logits ``[B, V]``."""
+        """Feed one new token per row ``[B]`` (vocabulary ids); return next-token logits over the
+        allowed ids ``[B, n_allowed]``, in the order of ``allowed_ids``."""
         new = self.backbone.embed(ids[:, None])
         self.mask = torch.cat([self.mask, self.mask.new_ones(len(ids), 1)], dim=1)
         if self.use_cache:
@@ -84,7 +88,7 @@ class Decoder:
             positions = (self.mask.long().cumsum(-1) - 1).clamp(min=0)
             hidden = self.backbone(self.embeds, self.mask, positions, None)
         self.next_pos = self.next_pos + 1
-        return self.backbone.logits(hidden[:, -1]).float()
+        return self.backbone.logits(hidden[:, -1], self.ranges).float()
 
     def reorder(self, index: torch.Tensor) -> None:
         self.mask, self.next_pos = self.mask[index], self.next_pos[index]
@@ -94,30 +98,37 @@ class Decoder:
             self.embeds = self.embeds[index]
 
 
+def allowed_ids(ranges: list[tuple[int, int]], device: torch.device) -> torch.Tensor:
+    """The vocabulary id of each column of the restricted logits."""
+    return torch.cat([torch.arange(lo, hi, device=device) for lo, hi in ranges])
+
+
 @torch.no_grad()
 def decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptions,
            generator: torch.Generator | None = None) -> list[list[int]]:
     """Decode every row of ``prompt``; returns the new ids of each row, without eos."""
     if options.strategy == "beam":
         return beam_search(backbone, prompt, eos_id, options)
+    device = prompt.mask.device
     batch = prompt.mask.shape[0]
+    vocab = allowed_ids(prompt.ranges, device)
+    eos = int((vocab == eos_id).nonzero()[0])  # column of eos in the restricted logits
     limit = int(min(prompt.max_new.max().item(), options.max_new_tokens))
     decoder = Decoder(backbone, prompt, prompt.mask.shape[1] + limit, options.use_cache)
     logits = decoder.prefill()
-    out = torch.full((batch, limit), eos_id, dtype=torch.long, device=prompt.mask.device)
-    done = torch.zeros(batch, dtype=torch.bool, device=prompt.mask.device)
-    lengths = torch.zeros(batch, dtype=torch.long, device=prompt.mask.device)
+    out = torch.full((batch, limit), eos_id, dtype=torch.long, device=device)
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    lengths = torch.zeros(batch, dtype=torch.long, device=device)
     max_new = prompt.max_new.clamp(max=limit)
     for t in range(limit):
-        logits = logits.masked_fill(~prompt.allowed, float("-inf"))
         if t < options.min_new_tokens:
-            logits[:, eos_id] = float("-inf")
+            logits[:, eos] = float("-inf")
         if options.strategy == "greedy":
-            ids = logits.argmax(-1)
+            column = logits.argmax(-1)
         else:
             probs = torch.softmax(filter_logits(logits / options.temperature, options.top_k, options.top_p), -1)
-            ids = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-        ids = ids.masked_fill(done, eos_id)
+            column = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        ids = vocab[column].masked_fill(done, eos_id)
         out[:, t] = ids
         lengths += (~done).long()
         done |= (ids == eos_id) | (lengths >= max_new)
@@ -130,10 +141,11 @@ def decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptio
 def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptions) -> list[list[int]]:
     """Beam search, all rows and beams in one batch of ``B * K`` rows that share the KV cache layout."""
     batch, k = prompt.mask.shape[0], options.beam_size
+    vocab_ids = allowed_ids(prompt.ranges, prompt.mask.device)
     limit = int(min(prompt.max_new.max().item(), options.max_new_tokens))
     rows = torch.arange(batch, device=prompt.mask.device).repeat_interleave(k)
-    allowed, max_new = prompt.allowed[rows], prompt.max_new[rows]
-    decoder = Decoder(backbone, Prompt(prompt.embeds[rows], prompt.mask[rows], allowed, max_new),
+    max_new = prompt.max_new[rows]
+    decoder = Decoder(backbone, Prompt(prompt.embeds[rows], prompt.mask[rows], prompt.ranges, max_new),
                       prompt.mask.shape[1] + limit, options.use_cache)
     logits = decoder.prefill()
     # Only the first beam of each row is live at the start, so the first step does not pick duplicates.
@@ -143,13 +155,13 @@ def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: Decode
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
     closed = [False] * batch
     for t in range(limit):
-        logp = torch.log_softmax(logits.masked_fill(~allowed, float("-inf")), -1)
+        logp = torch.log_softmax(logits, -1)
         if t < options.min_new_tokens:
-            logp[:, eos_id] = float("-inf")
+            logp[:, vocab_ids == eos_id] = float("-inf")
         vocab = logp.shape[-1]
         total = (scores.view(-1, 1) + logp).view(batch, k * vocab)
-        top_scores, top_index = total.topk(2 * k, dim=-1)  # 2k: room for beams that end here
-        beam_of, token_of = top_index // vocab, top_index % vocab
+        top_scores, top_index = total.topk(min(2 * k, k * vocab), dim=-1)  # 2k: room for beams that end here
+        beam_of, token_of = top_index // vocab, vocab_ids[top_index % vocab]
         new_scores = torch.full((batch, k), float("-inf"), device=logits.device)
         # Closed rows keep their own (dead) beams so the cache layout stays intact.
         new_rows = torch.arange(batch * k, device=logits.device).view(batch, k)
@@ -173,7 +185,7 @@ def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: Decode
             break
         index = new_rows.view(-1)
         decoder.reorder(index)
-        allowed, max_new = allowed[index], max_new[index]
+        max_new = max_new[index]
         tokens = torch.cat([tokens[index], new_tokens.view(-1, 1)], dim=1)
         scores = new_scores
         logits = decoder.step(new_tokens.view(-1))

@@ -92,8 +92,9 @@ class Backbone(nn.Module, abc.ABC):
         """Token ids ``[B, T]`` -> embeddings ``[B, T, D]`` (the token embedding table)."""
 
     @abc.abstractmethod
-    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Hidden states ``[B, T, D]`` -> logits ``[B, T, vocab_size]`` (tied or untied output head)."""
+    def logits(self, hidden: torch.Tensor, ranges: Sequence[tuple[int, int]] | None = None) -> torch.Tensor:
+        """Hidden states ``[B, T, D]`` -> logits ``[B, T, vocab_size]`` (tied or untied output head), or
+        with ``ranges`` only the columns of those half-open id ranges, concatenated in order."""
 
     @abc.abstractmethod
     def new_cache(self, batch: int, max_len: int) -> KVCache:

@@ -91,13 +91,6 @@ class LauraGPT(nn.Module):
         self.encoder, self.backbone, self.layout = encoder, backbone, layout
         self.inputs = {name: t.input for name, t in tasks.items()}
         self.outputs = {name: t.output for name, t in tasks.items()}
-        allowed = {}
-        for modality in (Modality.TEXT, Modality.CODEC):
-            row = torch.zeros(layout.size, dtype=torch.bool)
-            for lo, hi in layout.output_ranges(modality):
-                row[lo:hi] = True
-            allowed[modality] = row
-        self._allowed = allowed
 
     # -- batches ------------------------------------------------------------------------------
 
@@ -200,7 +193,7 @@ class LauraGPT(nn.Module):
             prompt = Prompt(
                 embeds=self.embed(batch),
                 mask=batch.mask.to(device),
-                allowed=self._allowed[modality].to(device).expand(len(index), -1),
+                ranges=self.layout.output_ranges(modality),
                 max_new=torch.full((len(index),), opts.max_new_tokens, dtype=torch.long, device=device),
             )
             for i, out in zip(index, decode(self.backbone, prompt, self.layout.eos_id, opts, generator)):

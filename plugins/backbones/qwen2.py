@@ -11,6 +11,7 @@ import contextlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -210,9 +211,12 @@ class Qwen2Backbone(Backbone):
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.embed_tokens(ids)
 
-    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        head = self.embed_tokens if self.lm_head is None else self.lm_head
-        return F.linear(hidden, head.weight)
+    def logits(self, hidden: torch.Tensor, ranges: Sequence[tuple[int, int]] | None = None) -> torch.Tensor:
+        weight = (self.embed_tokens if self.lm_head is None else self.lm_head).weight
+        if ranges is None:
+            return F.linear(hidden, weight)
+        # Row slices are views: only the allowed rows of the head are read.
+        return torch.cat([F.linear(hidden, weight[lo:hi]) for lo, hi in ranges], dim=-1)
 
     def new_cache(self, batch: int, max_len: int) -> KVCache:
         weight = self.embed_tokens.weight

@@ -158,3 +158,14 @@ def test_tiny_model_memorises_eight_mixed_task_examples(registry):
     greedy = DecodeOptions(max_new_tokens=16)
     outputs = model.generate([Item(it.task, it.source) for it in items], greedy, greedy)
     assert outputs == [it.target.tolist() for it in items], f"not memorised after {step + 1} steps (loss {loss.item():.4f})"
+
+
+def test_restricted_logits_equal_the_columns_of_the_full_head(tiny):
+    model, _ = tiny
+    hidden = torch.randn(3, 5, model.backbone.hidden_size)
+    layout = model.layout
+    for modality in (Modality.TEXT, Modality.CODEC):
+        ranges = layout.output_ranges(modality)
+        ids = torch.cat([torch.arange(lo, hi) for lo, hi in ranges])
+        full = model.backbone.logits(hidden)
+        assert torch.allclose(model.backbone.logits(hidden, ranges), full[..., ids], atol=1e-6)
