@@ -37,14 +37,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.dir:
         if args.task or args.ref or args.hyp:
             raise LauraError("--dir scores a whole experiment folder; do not combine it with --task/--ref/--hyp")
-        reports = score_dir(args.dir, registry, args.overrides)
+        reports = score_dir(args.dir, registry, args.options)
         print(results_markdown(reports), end="")
         print(f"wrote {args.dir}/RESULTS.md and {args.dir}/results.json")
         return 0
     missing = [flag for flag, value in (("--task", args.task), ("--ref", args.ref), ("--hyp", args.hyp)) if not value]
     if missing:
         raise LauraError(f"score needs {', '.join(missing)} (or --dir EXP)")
-    report = score_files(registry.task(args.task), args.ref, args.hyp, registry, args.overrides, args.config)
+    report = score_files(registry.task(args.task), args.ref, args.hyp, registry, args.options, args.config)
     print(format_report(report))
     if args.json:
         write_json(args.json, report.to_json())
@@ -57,7 +57,7 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     from laura_core.model import build_model, load_model_config
     from laura_core.registry import get_registry
 
-    cfg = load_model_config(args.config, args.overrides)
+    cfg = load_model_config(args.config, args.options)
     with torch.device("meta"):  # shapes only: even the paper size costs no memory
         model = build_model(cfg, get_registry())
     counts = model.parameter_counts()
@@ -93,6 +93,50 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     print(f"wrote {path}")
     if missing:
         print(f"records without text in {', '.join(fields)}: {len(missing)}, e.g. {', '.join(missing[:3])}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from laura_core.config import load_config
+    from laura_core.io import write_json
+    from laura_core.registry import get_registry
+    from laura_core.validate import ValidationOptions, validate_manifest
+
+    task = get_registry().task(args.task)
+    report = validate_manifest(args.manifest, task, load_config(ValidationOptions, overrides=args.options))
+    print(report.format())
+    if args.json:
+        write_json(args.json, report.to_json())
+    return 0 if report.ok else 1
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from laura_core.manifest import manifest_stats
+    from laura_core.registry import get_registry
+
+    paths = [a for a in args.args if "=" not in a]
+    options = OmegaConf.to_container(OmegaConf.from_dotlist([a for a in args.args if "=" in a]))
+    preparer = get_registry().create("preparer", args.name, **options)
+    usage = f"laura prepare {args.name} {'SRC ' if preparer.needs_source else ''}DST"
+    if len(paths) != 1 + preparer.needs_source:
+        what = "a source folder and a destination" if preparer.needs_source else "only a destination (no SRC)"
+        raise LauraError(f"preparer {args.name!r} takes {what}: {usage}")
+    src = Path(paths[0]) if preparer.needs_source else None
+    if src is not None and not src.exists():
+        raise LauraError(f"source {src} not found")
+    manifests = preparer.prepare(src, Path(paths[-1]))
+    rows = [("TASK", "SPLIT", "CUTS", "HOURS", "MANIFEST")]
+    for task, splits in sorted(manifests.items()):
+        for split, path in sorted(splits.items()):
+            n, seconds = manifest_stats(path)
+            rows.append((task, split, str(n), f"{seconds / 3600:.2f}", str(path)))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
     return 0
 
 
@@ -132,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT", help="also write the scores as JSON")
     p.add_argument("--config", metavar="YAML", help="scoring options as YAML (key=value overrides win)")
     p.add_argument("--dir", metavar="EXP", help="score every folder under EXP that holds ref.jsonl and hyp.jsonl")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
+    p.add_argument("options", nargs="*", metavar="key=value",
                    help="scoring options; with --dir, prefix each with its task: asr.normalizer.lowercase=false")
     p.set_defaults(func=cmd_score)
 
@@ -155,6 +199,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("options", nargs="*", metavar="key=value", help="trainer options, e.g. model_type=bpe")
     p.set_defaults(func=cmd_tokenizer_train)
 
+    p = sub.add_parser(
+        "validate", help="check a manifest's records before training or inference",
+        description="Check every record of a lhotse manifest against a task: each field the task needs is present, "
+                    "non-empty and of the right type; audio files exist, decode, have an accepted sample rate, match "
+                    "their cut's duration and fall within the duration limits; ids are unique. Prints the first "
+                    "problems (record id, field, reason); --json writes them all. Options are key=value.\n\n"
+                    "exit status: 0 every record is valid, 1 some record is bad, 2 usage error",
+        epilog="options (key=value):\n"
+               "  sample_rates=[16000]   accepted file sample rates (default: any; audio is resampled when read)\n"
+               "  min_duration=0.1 max_duration=30   seconds, for every audio field\n"
+               "  tolerance=0.01         seconds an audio file may differ from its cut's duration\n"
+               "  decode_all=true        decode whole files (default: header and first frames)\n"
+               "  require_codes=true     codec-output tasks (tts, se) must hold codec codes\n\n"
+               "example:\n  laura validate data/asr/train.jsonl.gz --task asr --json asr_train.json max_duration=20",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("manifest", help="a lhotse CutSet, e.g. DST/asr/train.jsonl.gz")
+    p.add_argument("--task", required=True, help="registered task name (see `laura plugins`)")
+    p.add_argument("--json", metavar="OUT", help="also write the report, every problem included, as JSON")
+    p.add_argument("options", nargs="*", metavar="key=value", help="validation options (see below)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "prepare", help="turn a corpus into laura manifests", usage="laura prepare [-h] NAME [SRC] DST [key=value ...]",
+        description="Run corpus preparer NAME (a component of kind 'preparer', see `laura plugins`): it reads the "
+                    "corpus at SRC, if it needs one, and writes DST/<task>/<split>.jsonl.gz. Options of the preparer "
+                    "are given as key=value. Prints each manifest written with its cuts and hours of audio.",
+        epilog="examples:\n  laura prepare mini data/mini\n  laura prepare NAME /corpora/NAME data/NAME key=value",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", metavar="NAME", help="registered preparer")
+    p.add_argument("args", nargs="+", metavar="[SRC] DST [key=value ...]",
+                   help="corpus folder (for preparers that need one), output folder and preparer options; "
+                        "an argument holding '=' is an option, never a path")
+    p.set_defaults(func=cmd_prepare)
+
     model = sub.add_parser("model", help="inspect model configurations",
                            description="Model configurations: a named size (tiny, small, paper) or a YAML file.")
     model_sub = model.add_subparsers(dest="model_command", required=True, metavar="COMMAND")
@@ -162,13 +242,20 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Build the model of CONFIG on the meta device (no memory, no weights) and "
                                          "print parameters per component and the vocabulary layout.")
     p.add_argument("config", help="named size (tiny, small, paper) or a model YAML")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. backbone_conf.num_hidden_layers=4")
+    p.add_argument("options", nargs="*", metavar="key=value", help="config overrides, e.g. backbone_conf.num_hidden_layers=4")
     p.set_defaults(func=cmd_model_info)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse takes a command's positionals in one run: key=value options after a flag come back as extras.
+    takes_options = isinstance(getattr(args, "options", None), list)
+    if extra and takes_options and all("=" in e and not e.startswith("-") for e in extra):
+        args.options += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except LauraError as e:

@@ -14,17 +14,22 @@
                               ser: emotion (str)
                               slu: intent (str), slots (list of {"type", "filler"})
                               se: clean (a lhotse Recording: the clean target of the noisy input)
-                              later: codes (codec codes of the target audio)
+                              tts, se: codes (list of int: first-group codec codes of the target audio,
+                                written by a later command; training needs them)
 
 ``cut_to_record`` flattens a cut into the plain record a task formats (``Task.to_example``): audio
 fields become file paths, so a recording must span its whole file (every preparer writes them so).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from laura_core.errors import DataError
 
 CHARS_PER_SECOND = 15.0  # reading-time estimate for text-only cuts
 SPLITS = ("train", "dev", "test")
+CODES = "codes"  # custom field with the target audio's first-group codec codes
 
 
 def cut_to_record(cut) -> dict[str, Any]:
@@ -48,3 +53,34 @@ def recording_path(recording) -> str:
     if len(recording.sources) != 1 or recording.sources[0].type != "file":
         raise ValueError(f"recording {recording.id!r}: expected one file source, got {recording.sources}")
     return recording.sources[0].source
+
+
+def field_recording(cut, name: str):
+    """The lhotse Recording behind audio field ``name`` of a cut (``audio`` is the cut's own), or None."""
+    from lhotse import Recording
+
+    if name == "audio":
+        return cut.recording if cut.has_recording else None
+    value = (cut.custom or {}).get(name)
+    return value if isinstance(value, Recording) else None
+
+
+def read_cuts(path):
+    """The CutSet at ``path``, read lazily."""
+    from lhotse import load_manifest_lazy
+
+    if not Path(path).is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        return load_manifest_lazy(path)
+    except Exception as e:  # lhotse raises several types for files that are not manifests
+        raise DataError(f"{path}: not a lhotse manifest ({e})") from None
+
+
+def manifest_stats(path) -> tuple[int, float]:
+    """Number of cuts in a manifest and the seconds of audio they hold (text-only cuts count no audio)."""
+    n, seconds = 0, 0.0
+    for cut in read_cuts(path):
+        n += 1
+        seconds += cut.duration if cut.has_recording else 0.0
+    return n, seconds

@@ -1,0 +1,279 @@
+"""Training data: task manifests -> validated, mixed, duration-bucketed batches of model ``Item``s.
+
+    manifest per task --filter_valid--> CutSet --speed perturbation--> tagged with its task
+      --CutSet.mux--> one stream --DynamicBucketingSampler--> batches (CutSets)
+      --LauraDataset--> DataBatch(ids, [Item]) --LauraGPT.collate--> model Batch
+
+Batches hold cuts of similar duration (little padding) and may mix tasks; text-only cuts take part
+with their reading-time estimate. By default an epoch visits every cut once, the tasks interleaved
+in proportion to their sizes; with ``endless`` every task repeats and is drawn by its weight, and
+training counts steps. Everything random draws from ``DataConfig.seed`` (and the sampler's epoch).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
+
+import torch
+from omegaconf import MISSING
+
+from laura_core.errors import ConfigError, DataError
+from laura_core.interfaces import Tokenizer
+from laura_core.manifest import CODES, cut_to_record, read_cuts
+from laura_core.model import Item
+from laura_core.task import Modality, Task
+from laura_core.validate import ValidationOptions, codes_problem, filter_valid
+from laura_core.vocab import VocabLayout
+
+if TYPE_CHECKING:
+    from lhotse import CutSet
+
+log = logging.getLogger(__name__)
+
+TASK = "task"  # custom field naming a cut's task once the task streams are mixed
+
+
+@dataclass
+class TaskData:
+    task: str = MISSING
+    manifest: str = MISSING  # DST/<task>/<split>.jsonl.gz
+    weight: float = 1.0  # share of the stream (endless mode)
+
+
+@dataclass
+class NoiseConfig:
+    manifest: str = ""  # a CutSet of noise recordings; "" = no noise
+    snr: list[float] = field(default_factory=lambda: [10.0, 20.0])  # dB, drawn uniformly
+    prob: float = 0.5  # share of audio inputs that get noise
+
+
+@dataclass
+class DataConfig:
+    tasks: list[TaskData] = field(default_factory=list)
+    sample_rate: int = 16000  # the audio encoder's rate: audio is resampled to it when read
+    max_duration: float = 200.0  # seconds per batch, summed over its cuts
+    num_buckets: int = 20
+    shuffle: bool = True
+    seed: int = 0
+    endless: bool = False  # repeat every task forever, drawn by weight
+    speed_factors: list[float] = field(default_factory=list)  # e.g. [0.9, 1.1]: audio->text tasks get a copy per factor
+    noise: NoiseConfig = field(default_factory=NoiseConfig)  # mixed into the audio input of every audio-input task
+    validation: ValidationOptions = field(default_factory=ValidationOptions)
+
+
+@dataclass
+class DataBatch:
+    ids: list[str]
+    items: list[Item]
+
+
+# -- the stream of cuts -------------------------------------------------------------------------
+
+
+def mix_tasks(cfg: DataConfig, tasks: Mapping[str, Task]) -> "CutSet":
+    """One lazy stream of every task's valid cuts, each tagged with its task."""
+    from lhotse import CutSet
+
+    if not cfg.tasks:
+        raise ConfigError("the data config lists no tasks")
+    if not cfg.endless and any(spec.weight != 1.0 for spec in cfg.tasks):
+        raise ConfigError("task weights need endless=true: an epoch visits each cut once, so sizes set the mix")
+    streams, sizes = [], []
+    for spec in cfg.tasks:
+        if spec.task not in tasks:
+            known = ", ".join(sorted(tasks))
+            raise ConfigError(f"the data config names task {spec.task!r}, which is not one of {known}")
+        task = tasks[spec.task]
+        options = cfg.validation
+        if task.output is Modality.CODEC:  # training reads the target's codes
+            options = dataclasses.replace(options, require_codes=True)
+        cuts, report = filter_valid(read_cuts(spec.manifest), task, options, spec.manifest)
+        size = report.checked - report.bad
+        if size == 0:
+            raise DataError(f"{spec.manifest}: no valid {task.name} records")
+        if cfg.speed_factors and task.input is Modality.AUDIO and task.output is Modality.TEXT:
+            # Not for codec outputs: the target would no longer match the input's timing.
+            cuts, size = speed_perturbed(cuts, cfg.speed_factors), size * (1 + len(cfg.speed_factors))
+        if cfg.endless:
+            cuts = cuts.repeat()
+        streams.append(cuts.map(partial(_tagged, task=task.name)))
+        sizes.append(size)
+    if len(streams) == 1:
+        return streams[0]
+    weights = [spec.weight for spec in cfg.tasks] if cfg.endless else sizes
+    return CutSet.mux(*streams, weights=weights, seed=cfg.seed)
+
+
+def speed_perturbed(cuts: "CutSet", factors: Sequence[float]) -> "CutSet":
+    """The cuts, then one speed-perturbed copy of them per factor (ids get an ``_sp<factor>`` suffix)."""
+    if any(f <= 0 or f == 1.0 for f in factors):
+        raise ConfigError(f"speed factors must be positive and not 1.0, got {list(factors)}")
+    out = cuts
+    for factor in factors:
+        out = out + cuts.perturb_speed(factor)
+    return out
+
+
+def _tagged(cut, task: str):
+    return cut.with_custom(TASK, task)
+
+
+def make_sampler(cuts: "CutSet", cfg: DataConfig) -> "MeteredSampler":
+    from lhotse.dataset import DynamicBucketingSampler
+
+    sampler = DynamicBucketingSampler(
+        cuts, max_duration=cfg.max_duration, num_buckets=cfg.num_buckets, shuffle=cfg.shuffle, seed=cfg.seed
+    )
+    return MeteredSampler(sampler)
+
+
+def make_loader(cfg: DataConfig, tasks: Mapping[str, Task], tokenizer: Tokenizer, layout: VocabLayout,
+                num_workers: int = 0) -> torch.utils.data.DataLoader:
+    """Batches of ``DataBatch``; ``loader.sampler`` is the ``MeteredSampler`` (``set_epoch``, ``stats``)."""
+    sampler = make_sampler(mix_tasks(cfg, tasks), cfg)
+    dataset = LauraDataset(tasks, tokenizer, layout, cfg)
+    return torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=num_workers)
+
+
+# -- padding efficiency -------------------------------------------------------------------------
+
+
+@dataclass
+class PaddingStats:
+    """Real vs padded duration: a batch costs its size times its longest cut."""
+
+    real: float = 0.0  # seconds
+    padded: float = 0.0
+    per_batch: list[float] = field(default_factory=list)  # real / padded of each batch
+
+    def add(self, durations: Sequence[float]) -> None:
+        if not durations:
+            return
+        real, padded = sum(durations), len(durations) * max(durations)
+        self.real += real
+        self.padded += padded
+        self.per_batch.append(real / padded)
+
+    @property
+    def ratio(self) -> float:
+        return self.real / self.padded if self.padded else 1.0
+
+
+def padding_efficiency(batches: Iterable[Iterable]) -> PaddingStats:
+    """Padding statistics of batches of cuts (a sampler's output, for one)."""
+    stats = PaddingStats()
+    for batch in batches:
+        stats.add([cut.duration for cut in batch])
+    return stats
+
+
+class MeteredSampler:
+    """Yields the batches of a lhotse sampler and measures their padding (``stats``, reset each epoch);
+    logs the ratio every ``log_every`` batches and at the end of an epoch."""
+
+    def __init__(self, sampler, log_every: int = 1000):
+        self.sampler = sampler
+        self.log_every = log_every
+        self.stats = PaddingStats()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator["CutSet"]:
+        self.stats = PaddingStats()
+        for batch in self.sampler:
+            self.stats.add([cut.duration for cut in batch])
+            if len(self.stats.per_batch) % self.log_every == 0:
+                self._log()
+            yield batch
+        self._log()
+
+    def _log(self) -> None:
+        log.info("padding efficiency %.3f over %d batches", self.stats.ratio, len(self.stats.per_batch))
+
+
+# -- cuts to model items ------------------------------------------------------------------------
+
+
+class LauraDataset(torch.utils.data.Dataset):
+    """Turns a batch of tagged cuts (from ``make_sampler``) into model items, mixing noise into audio
+    inputs when configured."""
+
+    def __init__(self, tasks: Mapping[str, Task], tokenizer: Tokenizer, layout: VocabLayout, cfg: DataConfig):
+        if tokenizer.vocab_size > layout.text_size:
+            raise ConfigError(f"the tokenizer has {tokenizer.vocab_size} ids, the layout's text range {layout.text_size}")
+        self.tasks, self.tokenizer, self.layout = tasks, tokenizer, layout
+        self.sample_rate, self.seed, self.noise_cfg = cfg.sample_rate, cfg.seed, cfg.noise
+        # Eager: the mixer reshuffles the noise for every batch.
+        self.noise = read_cuts(cfg.noise.manifest).to_eager().resample(cfg.sample_rate) if cfg.noise.manifest else None
+
+    def __getitem__(self, cuts: "CutSet") -> DataBatch:
+        cuts = list(cuts)
+        tasks = [self._task_of(cut) for cut in cuts]
+        heard = iter(self._with_noise([c for c, t in zip(cuts, tasks) if t.input is Modality.AUDIO]))
+        items = [
+            cut_to_item(cut, task, self.tokenizer, self.layout, self.sample_rate,
+                        next(heard) if task.input is Modality.AUDIO else None)
+            for cut, task in zip(cuts, tasks)
+        ]
+        return DataBatch([cut.id for cut in cuts], items)
+
+    def _task_of(self, cut) -> Task:
+        name = (cut.custom or {}).get(TASK)
+        if name not in self.tasks:
+            raise DataError(f"cut {cut.id!r} has no known task tag ({name!r}); batch cuts from mix_tasks()")
+        return self.tasks[name]
+
+    def _with_noise(self, cuts: list) -> list:
+        """The cuts to read the audio inputs from: the same cuts, some mixed with noise."""
+        if self.noise is None or not cuts:
+            return cuts
+        from lhotse import CutSet
+
+        # Seeded by the batch, so the noise does not depend on which worker loads it.
+        rng = random.Random(f"{self.seed}|" + "|".join(c.id for c in cuts))
+        resampled = CutSet([c.resample(self.sample_rate) for c in cuts])
+        cfg = self.noise_cfg
+        return list(resampled.mix(self.noise, snr=list(cfg.snr), mix_prob=cfg.prob, preserve_id="left",
+                                  seed=rng, random_mix_offset=True))
+
+
+def cut_to_item(cut, task: Task, tokenizer: Tokenizer, layout: VocabLayout, sample_rate: int, audio=None) -> Item:
+    """The model item of a cut: audio input read from ``audio`` (default: the cut) at ``sample_rate``,
+    text input and text target tokenized, codec target from the cut's codes."""
+    example = task.to_example(cut_to_record(cut))
+    if task.input is Modality.AUDIO:
+        source = load_waveform(audio if audio is not None else cut, sample_rate)
+    else:
+        source = text_ids(tokenizer, example.source)
+    target = codec_ids(cut, layout) if task.output is Modality.CODEC else text_ids(tokenizer, example.target)
+    return Item(task.name, source, target)
+
+
+def load_waveform(cut, sample_rate: int) -> torch.Tensor:
+    """The cut's audio as a mono float waveform ``[S]`` at ``sample_rate``."""
+    try:
+        wav = cut.resample(sample_rate).load_audio()
+    except Exception as e:  # lhotse and its audio backends raise several types
+        raise DataError(f"cut {cut.id!r}: cannot load audio ({e})") from None
+    return torch.from_numpy(wav).mean(0)
+
+
+def text_ids(tokenizer: Tokenizer, text: str) -> torch.Tensor:
+    return torch.tensor(tokenizer.encode(text), dtype=torch.long)
+
+
+def codec_ids(cut, layout: VocabLayout) -> torch.Tensor:
+    """The cut's first-group codec codes as ids of the unified vocabulary."""
+    codes = (cut.custom or {}).get(CODES)
+    problem = codes_problem(codes)
+    if problem:
+        raise DataError(f"cut {cut.id!r}, field {CODES!r}: {problem}")
+    try:
+        return torch.tensor([layout.codec_id(code) for code in codes], dtype=torch.long)
+    except ValueError as e:
+        raise DataError(f"cut {cut.id!r}, field {CODES!r}: {e}") from None
