@@ -140,6 +140,15 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from laura_core.train import train
+    from laura_core.train_config import load_train_config
+
+    final = train(load_train_config(args.config, args.options))
+    print(f"wrote {final}")
+    return 0
+
+
 def _yaml_value(text: str):
     import yaml
 
@@ -234,6 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="corpus folder (for preparers that need one), output folder and preparer options; "
                         "an argument holding '=' is an option, never a path")
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser(
+        "train", help="train a model from a YAML config",
+        description="Train what CONFIG describes (kind lm: LauraGPT on the tasks of its data section). The resolved "
+                    "config goes to EXP/config.yaml, values to EXP/log.jsonl (and EXP/tensorboard when tensorboard "
+                    "is installed), checkpoints to EXP/checkpoints/step_<N>/. resume=true continues from the newest "
+                    "valid checkpoint exactly where it stopped.",
+        epilog="examples:\n  laura train egs/mini/conf/train_tiny.yaml exp_dir=exp/tiny\n"
+               "  laura train egs/mini/conf/train_tiny.yaml exp_dir=exp/tiny resume=true max_steps=2000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", metavar="CONFIG", help="training config YAML")
+    p.add_argument("options", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=3e-4")
+    p.set_defaults(func=cmd_train)
 
     model = sub.add_parser("model", help="inspect model configurations",
                            description="Model configurations: a named size (tiny, small, paper) or a YAML file.")

@@ -1,0 +1,194 @@
+"""``laura train``: the training loop, top to bottom.
+
+    seed -> build the kind (tokenizer, model) -> optimizer -> resume? -> loop:
+        accumulate accum_steps batches -> clip -> step (lr from the schedule)
+        every log_every: per-task loss and token accuracy, lr, tokens/s
+        every valid_every: per-task loss and accuracy on the valid set
+        every save_every and at the end: a checkpoint
+
+The data position is two numbers, the epoch and the batches consumed in it: the sampler's order is
+a function of (data.seed, epoch), so a resumed run skips the consumed batches (no audio is read for
+them) and continues with exactly the batches an uninterrupted run would have seen.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from laura_core.checkpoint import (
+    STATE, TRAIN_CONFIG, latest_checkpoint, list_checkpoints, load_state, rng_state, save_checkpoint, save_state,
+    set_rng_state,
+)
+from laura_core.config import save_config
+from laura_core.data import DataConfig
+from laura_core.errors import ConfigError, DataError, LauraError
+from laura_core.model import ModelOutput
+from laura_core.train_config import OptimConfig, TrainConfig
+from laura_core.train_lm import LanguageModelKind
+from laura_core.train_log import Meter, TrainLog
+
+if TYPE_CHECKING:
+    from laura_core.registry import Registry
+
+
+class TrainKind(Protocol):
+    """What the loop needs of a trained model (``lm`` today; codec and vocoder later)."""
+
+    model: nn.Module
+
+    def data(self, cfg: DataConfig) -> tuple[Any, torch.utils.data.Dataset]: ...
+    def step(self, batch: Any) -> tuple[ModelOutput, int]: ...
+    def describe(self, batch: Any) -> str: ...
+    def save(self, directory: Path) -> None: ...
+    def load(self, directory: Path) -> None: ...
+
+
+KINDS: dict[str, type] = {"lm": LanguageModelKind}
+
+
+class Batches:
+    """Endless batches, epoch after epoch, from a position ``(epoch, consumed)`` that is all the state it has."""
+
+    def __init__(self, kind: TrainKind, cfg: DataConfig, num_workers: int, epoch: int = 0, consumed: int = 0):
+        self.sampler, dataset = kind.data(cfg)
+        self.epoch, self.consumed = epoch, consumed
+        # Its own generator: drawing worker seeds from the global one would shift dropout after a resume.
+        self.loader = torch.utils.data.DataLoader(dataset, sampler=self, batch_size=None, num_workers=num_workers,
+                                                  generator=torch.Generator())
+
+    def __iter__(self) -> Iterator:  # the loader's sampler: batches of cuts from the current position
+        self.sampler.set_epoch(self.epoch)
+        return islice(iter(self.sampler), self.consumed, None)
+
+    def batches(self) -> Iterator:
+        while True:
+            empty = True
+            for batch in self.loader:
+                empty = False
+                self.consumed += 1
+                yield batch
+            if empty and self.consumed == 0:
+                raise DataError("the training data yields no batches")
+            self.epoch, self.consumed = self.epoch + 1, 0
+
+    def state(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "consumed": self.consumed}
+
+
+def learning_rate(step: int, cfg: OptimConfig, max_steps: int) -> float:
+    """Linear warmup to ``lr``, then cosine or linear decay to ``min_lr`` at ``max_steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, max_steps - cfg.warmup_steps))
+    shape = 0.5 * (1 + math.cos(math.pi * progress)) if cfg.decay == "cosine" else 1 - progress
+    return cfg.min_lr + (cfg.lr - cfg.min_lr) * shape
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(cfg: TrainConfig, registry: "Registry | None" = None) -> Path:
+    """Train as ``cfg`` says; returns the final checkpoint's directory."""
+    from laura_core.registry import get_registry
+
+    if cfg.kind not in KINDS:
+        raise ConfigError(f"kind {cfg.kind!r} cannot be trained yet: known kinds are {', '.join(KINDS)}")
+    exp_dir = Path(cfg.exp_dir)
+    checkpoints = exp_dir / "checkpoints"
+    if not cfg.resume and list_checkpoints(checkpoints):
+        raise ConfigError(f"{checkpoints} already holds checkpoints: continue with resume=true or use another exp_dir")
+    save_config(cfg, exp_dir / "config.yaml")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    seed_everything(cfg.seed)
+    kind: TrainKind = KINDS[cfg.kind](cfg, registry or get_registry())
+    model = kind.model.to(device)
+    for part in cfg.freeze:
+        getattr(model, part).requires_grad_(False)
+    # After building: resizing the vocabulary replaces parameters.
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
+                                  betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
+    data = Batches(kind, cfg.data, cfg.num_workers)
+    valid = Batches(kind, cfg.valid, cfg.num_workers) if cfg.valid is not None and cfg.valid_every else None
+
+    step = 0
+    last = latest_checkpoint(checkpoints) if cfg.resume else None
+    if last is not None:
+        kind.load(last)
+        state = load_state(last / STATE)
+        optimizer.load_state_dict(state["optimizer"])
+        data.epoch, data.consumed = state["data"]["epoch"], state["data"]["consumed"]
+        set_rng_state(state["rng"])
+        step = state["step"]
+        print(f"resumed from {last} at step {step}", flush=True)
+
+    def write_checkpoint(directory: Path) -> None:
+        kind.save(directory)
+        save_config(cfg, directory / TRAIN_CONFIG)
+        save_state(directory / STATE, {"step": step, "optimizer": optimizer.state_dict(), "data": data.state(),
+                                       "rng": rng_state()})
+
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.precision == "bf16"
+                else contextlib.nullcontext())
+    final = last  # a run resumed at max_steps has nothing left to do
+    log = TrainLog(exp_dir, cfg.max_steps, step)
+    batches = data.batches()
+    meter = Meter()
+    model.train()
+    try:
+        while step < cfg.max_steps:
+            lr = learning_rate(step, cfg.optim, cfg.max_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            for _ in range(cfg.optim.accum_steps):
+                batch = next(batches)
+                try:
+                    with autocast:
+                        out, positions = kind.step(batch)
+                    (out.loss / cfg.optim.accum_steps).backward()
+                except torch.OutOfMemoryError:
+                    raise LauraError(f"out of memory at step {step + 1} on a batch of {kind.describe(batch)} "
+                                     f"(data.max_duration={cfg.data.max_duration}); lower data.max_duration") from None
+                meter.add(out.stats, positions)
+            if cfg.optim.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            log.advance()
+
+            if step % cfg.log_every == 0:
+                log.write(step, "train", {**meter.values(), "lr": lr})
+                meter = Meter()
+            if valid is not None and step % cfg.valid_every == 0:
+                log.write(step, "valid", evaluate(kind, valid, autocast))
+            if step % cfg.save_every == 0 or step == cfg.max_steps:
+                final = save_checkpoint(checkpoints, step, write_checkpoint, cfg.keep_last)
+    finally:
+        log.close()
+    return final
+
+
+@torch.no_grad()
+def evaluate(kind: TrainKind, data: Batches, autocast) -> dict[str, float]:
+    """Per-task loss and token accuracy over one pass of the valid set."""
+    kind.model.eval()
+    meter = Meter()
+    data.epoch = data.consumed = 0
+    for batch in data.loader:
+        with autocast:
+            out, _ = kind.step(batch)
+        meter.add(out.stats)
+    kind.model.train()
+    return meter.values()

@@ -1,0 +1,99 @@
+"""The typed config of ``laura train``: what to train, on what data, how, and where to write it.
+
+``model_size`` names a model config (``tiny``, ``small``, ``paper``, or a YAML path) that fills
+``model``; keys given under ``model`` then override it field by field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from omegaconf import MISSING, OmegaConf
+
+from laura_core.config import load_config, to_dict
+from laura_core.data import DataConfig
+from laura_core.errors import ConfigError
+from laura_core.model import ModelConfig, load_model_config
+
+PARTS = ("encoder", "backbone")
+
+
+@dataclass
+class TokenizerConfig:
+    name: str = "sentencepiece"
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. {model: exp/tokenizer/tokenizer.model}
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3  # AdamW peak learning rate, reached after warmup
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    weight_decay: float = 0.01
+    warmup_steps: int = 100  # linear rise from 0
+    decay: str = "cosine"  # "cosine" or "linear" from lr down to min_lr at max_steps
+    min_lr: float = 1e-5
+    grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
+    accum_steps: int = 1  # batches per optimizer step
+
+
+@dataclass
+class InitConfig:
+    """Safetensors files to start a part from: the part's own state dict, or a whole laura model
+    (keys ``encoder.*`` / ``backbone.*``). Empty = random (or the backbone's pretrained weights)."""
+
+    encoder: str = ""
+    backbone: str = ""
+
+
+@dataclass
+class TrainConfig:
+    kind: str = "lm"  # what is trained: lm (codec and vocoder to come)
+    exp_dir: str = MISSING
+    model_size: str = ""  # a named model config or YAML that ``model`` overrides; "" = model alone
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    valid: DataConfig | None = None
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    freeze: list[str] = field(default_factory=list)  # parts kept fixed: encoder, backbone
+    max_steps: int = 1000
+    log_every: int = 10
+    valid_every: int = 500  # 0 = no validation during training
+    save_every: int = 500  # a checkpoint is always written at the end, too
+    keep_last: int = 3  # checkpoints kept; 0 = all
+    seed: int = 0  # parameters init, dropout; the data order follows data.seed
+    resume: bool = False  # continue from the newest valid checkpoint in exp_dir
+    precision: str = "fp32"  # or "bf16": autocast where the device supports it
+    num_workers: int = 0  # data loading processes
+
+
+def load_train_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """The config of a YAML file plus ``key=value`` overrides, with ``model_size`` expanded, checked."""
+    cfg = load_config(TrainConfig, path, overrides)
+    if cfg.model_size:
+        # Merge order: the named model, then the YAML's ``model`` keys, then overrides.
+        raw = OmegaConf.load(path) if path is not None else OmegaConf.create()
+        values = OmegaConf.merge({"model": to_dict(load_model_config(cfg.model_size))}, raw)
+        cfg = load_config(TrainConfig, values=OmegaConf.to_container(values), overrides=overrides)
+    check(cfg)
+    return cfg
+
+
+def check(cfg: TrainConfig) -> None:
+    if cfg.precision not in ("fp32", "bf16"):
+        raise ConfigError(f"precision {cfg.precision!r}: expected fp32 or bf16")
+    if cfg.optim.decay not in ("cosine", "linear"):
+        raise ConfigError(f"optim.decay {cfg.optim.decay!r}: expected cosine or linear")
+    if len(cfg.optim.betas) != 2:
+        raise ConfigError(f"optim.betas needs two values, got {cfg.optim.betas}")
+    unknown = sorted(set(cfg.freeze) - set(PARTS))
+    if unknown:
+        raise ConfigError(f"freeze {unknown}: parts are {', '.join(PARTS)}")
+    for key, value in (("max_steps", cfg.max_steps), ("log_every", cfg.log_every), ("save_every", cfg.save_every),
+                       ("optim.accum_steps", cfg.optim.accum_steps)):
+        if value < 1:
+            raise ConfigError(f"{key} must be at least 1, got {value}")
+    if cfg.valid is not None and cfg.valid.endless:
+        raise ConfigError("valid.endless must be false: validation reads the valid set once")

@@ -1,0 +1,87 @@
+"""Training kind ``lm``: LauraGPT on batches that mix tasks.
+
+A kind owns what differs between trained models (what to build, how a batch becomes a loss, which
+files make its weights loadable and what must match on resume); the loop in ``train.py`` owns the rest.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from laura_core.data import DataBatch, DataConfig, LauraDataset, make_sampler, mix_tasks
+from laura_core.errors import ConfigError
+from laura_core.io import write_json
+from laura_core.model import LAYOUT_FILE, MODEL_FILE, ModelOutput, build_model, save_model
+from laura_core.train_config import PARTS, TrainConfig
+from laura_core.vocab import VocabLayout
+
+if TYPE_CHECKING:
+    from laura_core.registry import Registry
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+class LanguageModelKind:
+    def __init__(self, cfg: TrainConfig, registry: "Registry"):
+        self.cfg = cfg
+        self.tokenizer = registry.create("tokenizer", cfg.tokenizer.name, **cfg.tokenizer.options)
+        self.model = build_model(cfg.model, registry)
+        self.tasks = {name: registry.task(name) for name in self.model.layout.tasks}
+        for part in PARTS:
+            path = getattr(cfg.init, part)
+            if path:
+                load_part(getattr(self.model, part), part, path)
+
+    def data(self, cfg: DataConfig) -> tuple[object, torch.utils.data.Dataset]:
+        """A lhotse sampler of cut batches and the dataset that turns one into a ``DataBatch``."""
+        sampler = make_sampler(mix_tasks(cfg, self.tasks), cfg)
+        return sampler, LauraDataset(self.tasks, self.tokenizer, self.model.layout, cfg)
+
+    def step(self, batch: DataBatch) -> tuple[ModelOutput, int]:
+        """The batch's loss and per-task stats, and the sequence positions it cost."""
+        collated = self.model.collate(batch.items)
+        return self.model(collated), int(collated.mask.sum())
+
+    def describe(self, batch: DataBatch) -> str:
+        return f"{len(batch.items)} items ({', '.join(batch.ids[:3])}{', ...' if len(batch.ids) > 3 else ''})"
+
+    def save(self, directory: Path) -> None:
+        """A model directory ``load_model`` reads, plus the tokenizer it was trained with."""
+        save_model(self.model, self.cfg.model, directory)
+        write_json(directory / TOKENIZER_FILE, {"identity": self.tokenizer.identity()})
+
+    def load(self, directory: Path) -> None:
+        """Load saved weights, refusing a checkpoint made with another layout or tokenizer."""
+        from safetensors.torch import load_file
+
+        saved = VocabLayout.from_dict(json.loads((directory / LAYOUT_FILE).read_text()))
+        self.model.layout.check_same(saved, str(directory / LAYOUT_FILE))
+        theirs = json.loads((directory / TOKENIZER_FILE).read_text())["identity"]
+        if theirs != self.tokenizer.identity():
+            raise ConfigError(f"tokenizer mismatch: the config's is {self.tokenizer.identity()}, "
+                              f"{directory / TOKENIZER_FILE} has {theirs}")
+        self.model.load_state_dict(load_file(str(directory / MODEL_FILE)))
+
+
+def load_part(part: nn.Module, name: str, path: str) -> None:
+    """Initialise ``part`` from a safetensors file holding its state dict or a whole model's."""
+    from safetensors.torch import load_file
+
+    if not Path(path).is_file():
+        raise ConfigError(f"init.{name}: file not found: {path}")
+    state = load_file(path)
+    prefix = f"{name}."
+    if any(key.startswith(prefix) for key in state):
+        state = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+    try:
+        missing, unexpected = part.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        raise ConfigError(f"init.{name} {path}: {str(e).splitlines()[-1].strip()}") from None
+    if missing or unexpected:
+        raise ConfigError(f"init.{name} {path}: {len(missing)} missing keys (e.g. {missing[:2]}), "
+                          f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})")
+

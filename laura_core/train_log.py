@@ -1,0 +1,92 @@
+"""Where training values go: ``EXP/log.jsonl`` (every value), TensorBoard event files under
+``EXP/tensorboard`` (when tensorboard is installed) and the terminal (a tqdm bar, or plain lines
+when output is not a terminal)."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from laura_core.io import atomic_write_text
+from laura_core.model import TaskStats
+
+
+@dataclass
+class Meter:
+    """Per-task loss sums, token counts and correct predictions since the last report, and throughput."""
+
+    stats: dict[str, TaskStats] = field(default_factory=dict)
+    positions: int = 0
+    start: float = field(default_factory=time.perf_counter)
+
+    def add(self, stats: dict[str, TaskStats], positions: int = 0) -> None:
+        for task, s in stats.items():
+            mine = self.stats.setdefault(task, TaskStats())
+            mine.loss_sum += s.loss_sum
+            mine.tokens += s.tokens
+            mine.correct += s.correct
+        self.positions += positions
+
+    def values(self) -> dict[str, float]:
+        """Overall and per-task (``<task>/loss``, ``<task>/acc``) loss and token accuracy."""
+        tokens = sum(s.tokens for s in self.stats.values())
+        out = {"loss": sum(s.loss_sum for s in self.stats.values()) / max(tokens, 1)}
+        for task, s in sorted(self.stats.items()):
+            out[f"{task}/loss"] = s.loss_sum / max(s.tokens, 1)
+            out[f"{task}/acc"] = s.correct / max(s.tokens, 1)
+        if self.positions:
+            out["tokens_per_s"] = self.positions / (time.perf_counter() - self.start)
+        return out
+
+
+class TrainLog:
+    def __init__(self, exp_dir: Path, max_steps: int, step: int):
+        """A log that continues at ``step``: what a killed run logged after it goes, as it is logged again."""
+        self.path = exp_dir / "log.jsonl"
+        if self.path.is_file():
+            kept = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= step]
+            atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+        self.tensorboard = _summary_writer(exp_dir / "tensorboard", step)
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=max_steps, initial=step, unit="step", dynamic_ncols=True)
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def write(self, step: int, split: str, values: dict[str, float]) -> None:
+        record = {"step": step, "split": split, **values}
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.tensorboard is not None:
+            for key, value in values.items():
+                self.tensorboard.add_scalar(f"{split}/{key}", value, step)
+        line = f"{split} step {step}: " + " ".join(f"{k} {_short(v)}" for k, v in values.items())
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{split} loss {values['loss']:.3f}")
+            self.bar.write(line)
+        else:
+            print(line, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def _summary_writer(directory: Path, step: int):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(directory), purge_step=step)
+
+
+def _short(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.4f}"

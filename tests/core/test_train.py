@@ -1,0 +1,205 @@
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from lhotse import CutSet
+from safetensors.torch import load_file
+
+from laura_core.checkpoint import list_checkpoints
+from laura_core.errors import ConfigError, LauraError
+from laura_core.model import MODEL_FILE
+from laura_core.train import learning_rate, train
+from laura_core.train_config import OptimConfig, TrainConfig, load_train_config
+from tests.conftest import write_wav
+from tests.core.test_validate import audio_cut, text_cut
+
+REPO = Path(__file__).resolve().parents[2]
+SENTENCES = [
+    "the birch canoe slid on the smooth planks", "glue the sheet to the dark blue background",
+    "it is easy to tell the depth of a well", "four hours of steady work faced us",
+    "rice is often served in round bowls", "the juice of lemons makes fine punch",
+]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, registry) -> Path:
+    """A training YAML over asr (audio -> text), mt (text -> text) and tts (text -> codec) cuts of
+    tones and noise, with a tiny SentencePiece tokenizer and the tiny model."""
+    root = tmp_path_factory.mktemp("train")
+    rng = np.random.default_rng(0)
+    cuts: dict[str, list] = {"asr": [], "mt": [], "tts": []}
+    for i, text in enumerate(SENTENCES):
+        seconds = 0.4 + 0.1 * i
+        t = np.arange(int(seconds * 16000)) / 16000
+        wav = 0.3 * np.sin(2 * np.pi * (150 + 60 * i) * t) + 0.02 * rng.standard_normal(len(t))
+        path = write_wav(root / "wav" / f"{i}.wav", wav)
+        cuts["asr"].append(audio_cut(path, f"a{i}", text))
+        cuts["mt"].append(text_cut(f"m{i}", text, translation=SENTENCES[(i + 1) % len(SENTENCES)]))
+        codes = [(7 * i + 3 * j) % 1024 for j in range(int(25 * seconds))]
+        cuts["tts"].append(audio_cut(path, f"t{i}", text, codes=codes))
+    tasks = []
+    for name, task_cuts in cuts.items():
+        path = root / name / "train.jsonl.gz"
+        path.parent.mkdir()
+        CutSet(task_cuts).to_file(path)
+        tasks.append({"task": name, "manifest": str(path)})
+    trainer = registry.component("tokenizer", "sentencepiece").obj.train
+    spm = trainer(SENTENCES, root / "tokenizer", vocab_size=60)
+    conf = {
+        "model_size": "tiny",
+        "tokenizer": {"name": "sentencepiece", "options": {"model": str(spm)}},
+        "data": {"tasks": tasks, "max_duration": 4.0, "num_buckets": 2},
+        "valid": {"tasks": tasks[:2], "max_duration": 6.0, "num_buckets": 2, "shuffle": False},
+        "optim": {"lr": 3e-3, "warmup_steps": 3, "min_lr": 3e-4},
+        "log_every": 2, "valid_every": 5, "save_every": 4, "keep_last": 2,
+    }
+    path = root / "conf.yaml"
+    path.write_text(yaml.safe_dump(conf))
+    return path
+
+
+def config(setup: Path, exp_dir: Path, *overrides: str) -> TrainConfig:
+    return load_train_config(setup, [f"exp_dir={exp_dir}", *overrides])
+
+
+def weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(checkpoint / MODEL_FILE))
+
+
+def log_records(exp_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (exp_dir / "log.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def run30(setup, tmp_path_factory) -> Path:
+    exp_dir = tmp_path_factory.mktemp("run30")
+    train(config(setup, exp_dir, "max_steps=30", "save_every=10", "log_every=1"))
+    return exp_dir
+
+
+# -- config -------------------------------------------------------------------------------------
+
+
+def test_model_size_fills_the_model_and_yaml_keys_override_it(setup, tmp_path):
+    cfg = config(setup, tmp_path, "model.backbone_conf.num_hidden_layers=1")
+    assert cfg.model.backbone_conf["num_hidden_layers"] == 1
+    assert cfg.model.backbone_conf["hidden_size"] == 64  # from tiny
+    assert cfg.model.tasks == ["aac", "asr", "mt", "s2tt", "se", "ser", "slu", "tts"]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("kind=codec", "kind 'codec' cannot be trained yet"),
+    ("precision=fp16", "precision 'fp16'"),
+    ("freeze=[decoder]", "freeze ['decoder']"),
+    ("optim.accum_steps=0", "optim.accum_steps must be at least 1"),
+    ("max_stepz=3", "max_stepz"),
+])
+def test_bad_configs_are_one_line_errors(setup, tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        train(config(setup, tmp_path, override))
+
+
+def test_missing_data_is_a_one_line_error(setup, tmp_path):
+    with pytest.raises(LauraError, match="nowhere.jsonl.gz: file not found"):
+        train(config(setup, tmp_path, "data.tasks=[{task: asr, manifest: nowhere.jsonl.gz}]"))
+
+
+def test_schedule_warms_up_then_decays_to_min_lr():
+    cfg = OptimConfig(lr=1.0, warmup_steps=4, min_lr=0.1)
+    lrs = [learning_rate(s, cfg, 20) for s in range(21)]
+    assert lrs[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert all(a >= b for a, b in zip(lrs[3:], lrs[4:])) and lrs[20] == pytest.approx(0.1)
+    linear = OptimConfig(lr=1.0, warmup_steps=0, min_lr=0.0, decay="linear")
+    assert learning_rate(5, linear, 10) == pytest.approx(0.5)
+
+
+# -- training -----------------------------------------------------------------------------------
+
+
+def test_loss_decreases_on_tiny_data(run30):
+    train_loss = [r["loss"] for r in log_records(run30) if r["split"] == "train"]
+    assert len(train_loss) == 30
+    assert np.mean(train_loss[-3:]) < 0.7 * np.mean(train_loss[:3])
+
+
+def test_log_has_per_task_loss_and_accuracy_and_the_resolved_config_is_written(run30, setup):
+    records = log_records(run30)
+    train_keys = set().union(*(r for r in records if r["split"] == "train"))
+    for task in ("asr", "mt", "tts"):
+        assert {f"{task}/loss", f"{task}/acc"} <= train_keys
+    assert {"lr", "tokens_per_s", "loss"} <= train_keys
+    valid = [r for r in records if r["split"] == "valid"]
+    assert [r["step"] for r in valid] == [5, 10, 15, 20, 25, 30]
+    assert {"asr/loss", "asr/acc", "mt/loss", "mt/acc"} <= set(valid[0])
+    written = load_train_config(run30 / "config.yaml")
+    assert written == config(setup, run30, "max_steps=30", "save_every=10", "log_every=1")
+    if importlib.util.find_spec("tensorboard"):
+        assert list((run30 / "tensorboard").glob("events.out.tfevents.*"))
+    assert [p.name for p in list_checkpoints(run30 / "checkpoints")] == ["step_00000020", "step_00000030"]
+
+
+def test_killed_and_resumed_run_matches_an_uninterrupted_one(setup, tmp_path):
+    # 8 steps of 3 batches each cross epoch boundaries; dropout makes the RNG state matter too.
+    common = ("optim.accum_steps=3", "max_steps=8", "model.encoder_conf.dropout=0.1")
+    straight = train(config(setup, tmp_path / "straight", *common))
+    train(config(setup, tmp_path / "resumed", *common, "max_steps=4"))  # "killed" after its step-4 checkpoint
+    with open(tmp_path / "resumed" / "log.jsonl", "a") as f:  # and after logging step 6
+        f.write(json.dumps({"step": 6, "split": "train", "loss": 1.0}) + "\n")
+    resumed = train(config(setup, tmp_path / "resumed", *common, "resume=true"))
+    assert resumed.name == straight.name == "step_00000008"
+    a, b = weights(straight), weights(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for run in ("straight", "resumed"):
+        assert [r["step"] for r in log_records(tmp_path / run) if r["split"] == "train"] == [2, 4, 6, 8]
+    state = torch.load(resumed / "trainer.pt", weights_only=True)
+    assert state["data"]["epoch"] > 0
+
+
+def test_out_of_memory_names_the_batch(setup, tmp_path, monkeypatch):
+    from laura_core.model import LauraGPT
+
+    def oom(self, batch):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(LauraGPT, "forward", oom)
+    with pytest.raises(LauraError, match=r"out of memory at step 1 on a batch of \d+ items \(.*data.max_duration=4.0"):
+        train(config(setup, tmp_path, "max_steps=2"))
+
+
+def test_cli_trains_end_to_end(setup, tmp_path):
+    exp_dir = tmp_path / "exp"
+    run = subprocess.run([sys.executable, "-m", "laura_core", "train", str(setup), f"exp_dir={exp_dir}",
+                          "max_steps=2", "valid_every=0"], capture_output=True, text=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    assert f"wrote {exp_dir / 'checkpoints' / 'step_00000002'}" in run.stdout
+    assert (exp_dir / "config.yaml").is_file() and (exp_dir / "log.jsonl").is_file()
+    for option, message in (("kind=vocoder", "kind 'vocoder'"), ("max_steps=3", "already holds checkpoints")):
+        bad = subprocess.run([sys.executable, "-m", "laura_core", "train", str(setup), f"exp_dir={exp_dir}", option],
+                             capture_output=True, text=True, cwd=REPO)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and message in bad.stderr
+
+
+def test_init_and_freeze_start_parts_from_a_model_and_keep_them_fixed(run30, setup, tmp_path):
+    source = run30 / "checkpoints" / "step_00000030" / MODEL_FILE
+    final = train(config(setup, tmp_path, "max_steps=2", "valid_every=0", f"init.encoder={source}",
+                         f"init.backbone={source}", "freeze=[encoder]", "precision=bf16"))
+    before, after = load_file(str(source)), weights(final)
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("backbone."))
+
+
+def test_init_from_a_mismatched_file_is_refused(run30, setup, tmp_path):
+    source = run30 / "checkpoints" / "step_00000030" / MODEL_FILE
+    with pytest.raises(ConfigError, match="init.encoder .*size mismatch"):
+        train(config(setup, tmp_path, f"init.encoder={source}", "model.encoder_conf.d_model=32"))
+
+
+def test_the_mini_recipe_config_loads():
+    cfg = load_train_config(REPO / "egs" / "mini" / "conf" / "train_tiny.yaml", ["exp_dir=exp/x"])
+    assert cfg.model.text_vocab_size == 256 and [t.task for t in cfg.data.tasks] == ["asr", "mt"]
