@@ -2,12 +2,26 @@
 # System packages laura needs, installed with apt only when missing:
 #   java      - pycocoevalcap's PTB tokenizer and METEOR (audio captioning scores)
 #   espeak-ng - speech synthesis for the demo data and the mini corpus
-#   sox       - audio conversion for the demo data and the mini corpus
+#   sox       - audio conversion for the demo data
+#   the mini corpus material (laura prepare mini; Debian main):
+#     asterisk-core-sounds-{en,es,fr}(-g722) - recorded telephone prompts and their transcripts
+#     fillets-ng-data(-cs,-nl)               - game dialogue: lines, translations, Czech and Dutch voices
+#     diatheke, sword-text-{web,sparv}       - Bible verses, English and Spanish
+#     flite                                  - more synthetic voices
+#     minetest-data, sound-theme-freedesktop, sonic-pi-samples - sounds for captioning and noise
 set -euo pipefail
 need=()
 command -v java >/dev/null || need+=(default-jre-headless)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
+mini=(
+  asterisk-core-sounds-en asterisk-core-sounds-en-g722 asterisk-core-sounds-es asterisk-core-sounds-es-g722
+  asterisk-core-sounds-fr asterisk-core-sounds-fr-g722 fillets-ng-data fillets-ng-data-cs fillets-ng-data-nl
+  diatheke sword-text-web sword-text-sparv flite minetest-data sound-theme-freedesktop sonic-pi-samples
+)
+for pkg in "${mini[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
 if ((${#need[@]})); then
   echo "installing system packages: ${need[*]}"
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

@@ -1,0 +1,26 @@
+"""TTS: English sentences in one clean voice (flite slt: single-speaker TTS) and in the other voices
+for prompted zero-shot TTS. Those voices are dealt out per split, so dev and test speakers are unseen
+in training; the speaker is in each supervision, to pick prompts by."""
+from __future__ import annotations
+
+from laura_core.manifest import SPLITS
+from laura_plugins.preparers.mini.context import Context, remaining
+from laura_plugins.preparers.mini.cuts import Utterance
+from laura_plugins.preparers.mini.speech import CLEAN_VOICE, VOICES
+from laura_plugins.preparers.mini.utterances import spoken_utterance
+
+SINGLE = 0.4  # of each split
+
+
+def build(ctx: Context) -> dict[str, list[Utterance]]:
+    single = ctx.pick(ctx.materials.sentences, str, ctx.counts(SINGLE))
+    multi = ctx.pick(ctx.materials.sentences, str, remaining(ctx.counts(), single))
+    voices = ctx.deal([v for v in VOICES if v != CLEAN_VOICE])
+    out = {}
+    for split in SPLITS:
+        out[split] = [spoken_utterance("tts", f"single-{split}-{i:05d}", text, CLEAN_VOICE)
+                      for i, text in enumerate(single[split])]
+        # round robin: every held-out speaker gets several utterances, one to prompt with, others to say
+        out[split] += [spoken_utterance("tts", f"multi-{split}-{i:05d}", text, voices[split][i % len(voices[split])])
+                       for i, text in enumerate(multi[split])]
+    return out
