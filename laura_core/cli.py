@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -145,7 +146,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from laura_core.train_config import load_train_config
 
     final = train(load_train_config(args.config, args.options))
-    print(f"wrote {final}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, once
+        print(f"wrote {final}")
     return 0
 
 

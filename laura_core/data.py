@@ -122,13 +122,15 @@ def _tagged(cut, task: str):
     return cut.with_custom(TASK, task)
 
 
-def make_sampler(cuts: "CutSet", cfg: DataConfig) -> "MeteredSampler":
+def make_sampler(cuts: "CutSet", cfg: DataConfig, world_size: int = 1, rank: int = 0) -> "MeteredSampler":
+    """Duration-bucketed batches; with ``world_size`` > 1, this rank's share of them (``shard_batches``)."""
     from lhotse.dataset import DynamicBucketingSampler
 
-    sampler = DynamicBucketingSampler(
-        cuts, max_duration=cfg.max_duration, num_buckets=cfg.num_buckets, shuffle=cfg.shuffle, seed=cfg.seed
-    )
-    return MeteredSampler(sampler)
+    # world_size=1 always: lhotse would otherwise shard by itself once torch.distributed is up,
+    # leaving the ranks with unequal batch counts at the end of an epoch.
+    sampler = DynamicBucketingSampler(cuts, max_duration=cfg.max_duration, num_buckets=cfg.num_buckets,
+                                      shuffle=cfg.shuffle, seed=cfg.seed, world_size=1, rank=0)
+    return MeteredSampler(sampler, world_size=world_size, rank=rank)
 
 
 def make_loader(cfg: DataConfig, tasks: Mapping[str, Task], tokenizer: Tokenizer, layout: VocabLayout,
@@ -175,8 +177,9 @@ class MeteredSampler:
     """Yields the batches of a lhotse sampler and measures their padding (``stats``, reset each epoch);
     logs the ratio every ``log_every`` batches and at the end of an epoch."""
 
-    def __init__(self, sampler, log_every: int = 1000):
+    def __init__(self, sampler, log_every: int = 1000, world_size: int = 1, rank: int = 0):
         self.sampler = sampler
+        self.world_size, self.rank = world_size, rank
         self.log_every = log_every
         self.stats = PaddingStats()
 
@@ -185,7 +188,7 @@ class MeteredSampler:
 
     def __iter__(self) -> Iterator["CutSet"]:
         self.stats = PaddingStats()
-        for batch in self.sampler:
+        for batch in shard_batches(self.sampler, self.world_size, self.rank):
             self.stats.add([cut.duration for cut in batch])
             if len(self.stats.per_batch) % self.log_every == 0:
                 self._log()
@@ -194,6 +197,37 @@ class MeteredSampler:
 
     def _log(self) -> None:
         log.info("padding efficiency %.3f over %d batches", self.stats.ratio, len(self.stats.per_batch))
+
+
+def shard_batches(batches: Iterable, world_size: int, rank: int) -> Iterator[list]:
+    """This rank's share of a stream of cut batches that every rank draws in the same order.
+
+    Batches are dealt round-robin, so every rank takes the same number of steps and every cut is
+    visited once. The cuts of a last, incomplete round are pooled and dealt cut by cut; when they are
+    fewer than the ranks, they join the shortest batches of the round before instead (those batches
+    exceed max_duration by one cut). Only an epoch of fewer cuts than ranks yields nothing.
+    """
+    if world_size == 1:
+        yield from batches
+        return
+    held = None  # the newest complete round, kept until it is known not to be the last
+    round_: list[list] = []
+    for batch in batches:
+        round_.append(list(batch))
+        if len(round_) == world_size:
+            if held is not None:
+                yield held[rank]
+            held, round_ = round_, []
+    rest = sorted((cut for batch in round_ for cut in batch), key=lambda cut: cut.duration)
+    if len(rest) >= world_size:
+        if held is not None:
+            yield held[rank]
+        yield rest[rank::world_size]
+    elif held is not None:
+        shortest = sorted(range(world_size), key=lambda r: sum(cut.duration for cut in held[r]))
+        for cut, r in zip(rest, shortest):
+            held[r].append(cut)
+        yield held[rank]
 
 
 # -- cuts to model items ------------------------------------------------------------------------

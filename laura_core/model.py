@@ -253,8 +253,10 @@ def load_model_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -
 MODEL_FILE, CONFIG_FILE, LAYOUT_FILE = "model.safetensors", "config.yaml", "layout.json"
 
 
-def save_model(model: LauraGPT, cfg: ModelConfig, directory: str | Path) -> Path:
-    """Write the resolved config, the vocabulary layout and the weights (safetensors), each atomically."""
+def save_model(model: LauraGPT, cfg: ModelConfig, directory: str | Path,
+               state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write the resolved config, the vocabulary layout and the weights (safetensors), each atomically;
+    ``state`` replaces ``model.state_dict()`` (a sharded model's gathered weights)."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
@@ -262,7 +264,8 @@ def save_model(model: LauraGPT, cfg: ModelConfig, directory: str | Path) -> Path
     save_config(resolved_config(model, cfg), directory / CONFIG_FILE)
     atomic_write_text(directory / LAYOUT_FILE, json.dumps(model.layout.to_dict(), indent=2) + "\n")
     tmp = directory / f".{MODEL_FILE}.tmp"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    state = model.state_dict() if state is None else state
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
     tmp.replace(directory / MODEL_FILE)
     return directory
 

@@ -9,6 +9,15 @@
 The data position is two numbers, the epoch and the batches consumed in it: the sampler's order is
 a function of (data.seed, epoch), so a resumed run skips the consumed batches (no audio is read for
 them) and continues with exactly the batches an uninterrupted run would have seen.
+
+Several processes, one per device, train data-parallel (``laura_core.distributed``):
+
+    torchrun --nproc_per_node 4 -m laura_core train CONFIG exp_dir=EXP [distributed.strategy=fsdp]
+
+Every rank draws the same batches and keeps its share, so all take the same number of steps and the
+data position is one for all; the logged stats are summed over ranks, and rank 0 alone writes the
+log, TensorBoard and checkpoints (one model, whatever the strategy). A resumed run needs the world
+size it was saved with.
 """
 from __future__ import annotations
 
@@ -29,6 +38,7 @@ from laura_core.checkpoint import (
 )
 from laura_core.config import save_config
 from laura_core.data import DataConfig
+from laura_core.distributed import Distributed
 from laura_core.errors import ConfigError, DataError, LauraError
 from laura_core.model import ModelOutput
 from laura_core.train_config import OptimConfig, TrainConfig
@@ -44,10 +54,10 @@ class TrainKind(Protocol):
 
     model: nn.Module
 
-    def data(self, cfg: DataConfig) -> tuple[Any, torch.utils.data.Dataset]: ...
-    def step(self, batch: Any) -> tuple[ModelOutput, int]: ...
+    def data(self, cfg: DataConfig, world_size: int = 1, rank: int = 0) -> tuple[Any, torch.utils.data.Dataset]: ...
+    def step(self, batch: Any, model: nn.Module) -> tuple[ModelOutput, int]: ...
     def describe(self, batch: Any) -> str: ...
-    def save(self, directory: Path) -> None: ...
+    def save(self, directory: Path, state: dict[str, torch.Tensor]) -> None: ...
     def load(self, directory: Path) -> None: ...
 
 
@@ -57,8 +67,9 @@ KINDS: dict[str, type] = {"lm": LanguageModelKind}
 class Batches:
     """Endless batches, epoch after epoch, from a position ``(epoch, consumed)`` that is all the state it has."""
 
-    def __init__(self, kind: TrainKind, cfg: DataConfig, num_workers: int, epoch: int = 0, consumed: int = 0):
-        self.sampler, dataset = kind.data(cfg)
+    def __init__(self, kind: TrainKind, cfg: DataConfig, num_workers: int, world_size: int = 1, rank: int = 0,
+                 epoch: int = 0, consumed: int = 0):
+        self.sampler, dataset = kind.data(cfg, world_size, rank)
         self.epoch, self.consumed = epoch, consumed
         # Its own generator: drawing worker seeds from the global one would shift dropout after a resume.
         self.loader = torch.utils.data.DataLoader(dataset, sampler=self, batch_size=None, num_workers=num_workers,
@@ -100,52 +111,80 @@ def seed_everything(seed: int) -> None:
 
 def train(cfg: TrainConfig, registry: "Registry | None" = None) -> Path:
     """Train as ``cfg`` says; returns the final checkpoint's directory."""
-    from laura_core.registry import get_registry
-
     if cfg.kind not in KINDS:
         raise ConfigError(f"kind {cfg.kind!r} cannot be trained yet: known kinds are {', '.join(KINDS)}")
-    exp_dir = Path(cfg.exp_dir)
-    checkpoints = exp_dir / "checkpoints"
+    checkpoints = Path(cfg.exp_dir) / "checkpoints"
     if not cfg.resume and list_checkpoints(checkpoints):
         raise ConfigError(f"{checkpoints} already holds checkpoints: continue with resume=true or use another exp_dir")
-    save_config(cfg, exp_dir / "config.yaml")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    job = Distributed(cfg.distributed)
+    try:
+        return _train(cfg, registry, job, checkpoints)
+    finally:
+        job.close()
+
+
+def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, checkpoints: Path) -> Path:
+    from laura_core.registry import get_registry
+
+    exp_dir = Path(cfg.exp_dir)
+    if job.is_main:
+        save_config(cfg, exp_dir / "config.yaml")
 
     seed_everything(cfg.seed)
     kind: TrainKind = KINDS[cfg.kind](cfg, registry or get_registry())
-    model = kind.model.to(device)
+    model = kind.model.to(job.device)
+    if job.world_size > 1:
+        seed_everything(cfg.seed + job.rank)  # same initial weights, different dropout
     for part in cfg.freeze:
         getattr(model, part).requires_grad_(False)
-    # After building: resizing the vocabulary replaces parameters.
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
-                                  betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
-    data = Batches(kind, cfg.data, cfg.num_workers)
-    valid = Batches(kind, cfg.valid, cfg.num_workers) if cfg.valid is not None and cfg.valid_every else None
 
     step = 0
     last = latest_checkpoint(checkpoints) if cfg.resume else None
+    state = None
     if last is not None:
-        kind.load(last)
+        kind.load(last)  # before sharding: every rank reads the full weights
         state = load_state(last / STATE)
-        optimizer.load_state_dict(state["optimizer"])
+        if len(state["rng"]) != job.world_size:
+            raise ConfigError(f"{last} was saved by {len(state['rng'])} processes; resume it with as many, "
+                              f"not {job.world_size}")
+    runner = job.wrap(model)
+    # After building (resizing the vocabulary replaces parameters) and sharding (FSDP swaps in its own).
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
+                                  betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
+    data = Batches(kind, cfg.data, cfg.num_workers, job.world_size, job.rank)
+    valid = (Batches(kind, cfg.valid, cfg.num_workers, job.world_size, job.rank)
+             if cfg.valid is not None and cfg.valid_every else None)
+    if state is not None:
+        job.load_optimizer_state(model, optimizer, state["optimizer"])
         data.epoch, data.consumed = state["data"]["epoch"], state["data"]["consumed"]
-        set_rng_state(state["rng"])
+        set_rng_state(state["rng"][job.rank])
         step = state["step"]
-        print(f"resumed from {last} at step {step}", flush=True)
+        if job.is_main:
+            print(f"resumed from {last} at step {step}", flush=True)
 
-    def write_checkpoint(directory: Path) -> None:
-        kind.save(directory)
-        save_config(cfg, directory / TRAIN_CONFIG)
-        save_state(directory / STATE, {"step": step, "optimizer": optimizer.state_dict(), "data": data.state(),
-                                       "rng": rng_state()})
+    def write_checkpoint() -> Path | None:
+        # Gathering is collective: every rank takes part, rank 0 writes.
+        weights = job.model_state(model)
+        optimizer_state = job.optimizer_state(model, optimizer)
+        rng = job.gather_states(rng_state())
+        written = None
+        if job.is_main:
+            def write(directory: Path) -> None:
+                kind.save(directory, weights)
+                save_config(cfg, directory / TRAIN_CONFIG)
+                save_state(directory / STATE, {"step": step, "optimizer": optimizer_state, "data": data.state(),
+                                               "rng": rng})
 
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.precision == "bf16"
+            written = save_checkpoint(checkpoints, step, write, cfg.keep_last)
+        return job.gather_objects(written)[0]
+
+    autocast = (torch.autocast(job.device.type, dtype=torch.bfloat16) if cfg.precision == "bf16"
                 else contextlib.nullcontext())
     final = last  # a run resumed at max_steps has nothing left to do
-    log = TrainLog(exp_dir, cfg.max_steps, step)
+    log = TrainLog(exp_dir, cfg.max_steps, step) if job.is_main else None
     batches = data.batches()
     meter = Meter()
-    model.train()
+    runner.train()
     try:
         while step < cfg.max_steps:
             lr = learning_rate(step, cfg.optim, cfg.max_steps)
@@ -155,8 +194,9 @@ def train(cfg: TrainConfig, registry: "Registry | None" = None) -> Path:
                 batch = next(batches)
                 try:
                     with autocast:
-                        out, positions = kind.step(batch)
-                    (out.loss / cfg.optim.accum_steps).backward()
+                        out, positions = kind.step(batch, runner)
+                    tokens = sum(s.tokens for s in out.stats.values())
+                    (job.scaled_loss(out.loss, tokens) / cfg.optim.accum_steps).backward()
                 except torch.OutOfMemoryError:
                     raise LauraError(f"out of memory at step {step + 1} on a batch of {kind.describe(batch)} "
                                      f"(data.max_duration={cfg.data.max_duration}); lower data.max_duration") from None
@@ -166,29 +206,35 @@ def train(cfg: TrainConfig, registry: "Registry | None" = None) -> Path:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            log.advance()
+            if log is not None:
+                log.advance()
 
             if step % cfg.log_every == 0:
-                log.write(step, "train", {**meter.values(), "lr": lr})
+                values = job.reduce(meter).values()
+                if log is not None:
+                    log.write(step, "train", {**values, "lr": lr})
                 meter = Meter()
             if valid is not None and step % cfg.valid_every == 0:
-                log.write(step, "valid", evaluate(kind, valid, autocast))
+                values = evaluate(kind, valid, autocast, job)
+                if log is not None:
+                    log.write(step, "valid", values)
             if step % cfg.save_every == 0 or step == cfg.max_steps:
-                final = save_checkpoint(checkpoints, step, write_checkpoint, cfg.keep_last)
+                final = write_checkpoint()
     finally:
-        log.close()
+        if log is not None:
+            log.close()
     return final
 
 
 @torch.no_grad()
-def evaluate(kind: TrainKind, data: Batches, autocast) -> dict[str, float]:
-    """Per-task loss and token accuracy over one pass of the valid set."""
+def evaluate(kind: TrainKind, data: Batches, autocast, job: Distributed) -> dict[str, float]:
+    """Per-task loss and token accuracy over one pass of the valid set (every rank's share)."""
     kind.model.eval()
     meter = Meter()
     data.epoch = data.consumed = 0
     for batch in data.loader:
         with autocast:
-            out, _ = kind.step(batch)
+            out, _ = kind.step(batch, kind.model)  # not the DDP wrapper: nothing to synchronise
         meter.add(out.stats)
     kind.model.train()
-    return meter.values()
+    return job.reduce(meter).values()

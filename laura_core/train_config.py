@@ -13,6 +13,7 @@ from omegaconf import MISSING, OmegaConf
 
 from laura_core.config import load_config, to_dict
 from laura_core.data import DataConfig
+from laura_core.distributed import STRATEGIES, DistributedConfig
 from laura_core.errors import ConfigError
 from laura_core.model import ModelConfig, load_model_config
 
@@ -67,6 +68,7 @@ class TrainConfig:
     resume: bool = False  # continue from the newest valid checkpoint in exp_dir
     precision: str = "fp32"  # or "bf16": autocast where the device supports it
     num_workers: int = 0  # data loading processes
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)  # under torchrun
 
 
 def load_train_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
@@ -95,5 +97,7 @@ def check(cfg: TrainConfig) -> None:
                        ("optim.accum_steps", cfg.optim.accum_steps)):
         if value < 1:
             raise ConfigError(f"{key} must be at least 1, got {value}")
+    if cfg.distributed.strategy not in ("", *STRATEGIES):
+        raise ConfigError(f"distributed.strategy {cfg.distributed.strategy!r}: expected ddp or fsdp")
     if cfg.valid is not None and cfg.valid.endless:
         raise ConfigError("valid.endless must be false: validation reads the valid set once")

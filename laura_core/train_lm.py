@@ -36,22 +36,23 @@ class LanguageModelKind:
             if path:
                 load_part(getattr(self.model, part), part, path)
 
-    def data(self, cfg: DataConfig) -> tuple[object, torch.utils.data.Dataset]:
-        """A lhotse sampler of cut batches and the dataset that turns one into a ``DataBatch``."""
-        sampler = make_sampler(mix_tasks(cfg, self.tasks), cfg)
+    def data(self, cfg: DataConfig, world_size: int = 1, rank: int = 0) -> tuple[object, torch.utils.data.Dataset]:
+        """A sampler of cut batches (this rank's share) and the dataset that turns one into a ``DataBatch``."""
+        sampler = make_sampler(mix_tasks(cfg, self.tasks), cfg, world_size, rank)
         return sampler, LauraDataset(self.tasks, self.tokenizer, self.model.layout, cfg)
 
-    def step(self, batch: DataBatch) -> tuple[ModelOutput, int]:
-        """The batch's loss and per-task stats, and the sequence positions it cost."""
+    def step(self, batch: DataBatch, model: nn.Module) -> tuple[ModelOutput, int]:
+        """The batch's loss and per-task stats, and the sequence positions it cost; ``model`` runs the
+        forward (``self.model`` or its distributed wrapper)."""
         collated = self.model.collate(batch.items)
-        return self.model(collated), int(collated.mask.sum())
+        return model(collated), int(collated.mask.sum())
 
     def describe(self, batch: DataBatch) -> str:
         return f"{len(batch.items)} items ({', '.join(batch.ids[:3])}{', ...' if len(batch.ids) > 3 else ''})"
 
-    def save(self, directory: Path) -> None:
-        """A model directory ``load_model`` reads, plus the tokenizer it was trained with."""
-        save_model(self.model, self.cfg.model, directory)
+    def save(self, directory: Path, state: dict[str, torch.Tensor]) -> None:
+        """A model directory ``load_model`` reads, with weights ``state``, plus the tokenizer it was trained with."""
+        save_model(self.model, self.cfg.model, directory, state)
         write_json(directory / TOKENIZER_FILE, {"identity": self.tokenizer.identity()})
 
     def load(self, directory: Path) -> None:

@@ -12,7 +12,8 @@ from laura_core.checkpoint import (
 from laura_core.errors import ConfigError, DataError, LayoutMismatchError
 from laura_core.model import MODEL_FILE
 from laura_core.train import train
-from tests.core.test_train import SENTENCES, config, setup  # noqa: F401  (setup is a fixture)
+from tests.core.conftest import SENTENCES
+from tests.core.test_train import config
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
-from lhotse import CutSet
 from safetensors.torch import load_file
 
 from laura_core.checkpoint import list_checkpoints
@@ -16,54 +14,8 @@ from laura_core.errors import ConfigError, LauraError
 from laura_core.model import MODEL_FILE
 from laura_core.train import learning_rate, train
 from laura_core.train_config import OptimConfig, TrainConfig, load_train_config
-from tests.conftest import write_wav
-from tests.core.test_validate import audio_cut, text_cut
 
 REPO = Path(__file__).resolve().parents[2]
-SENTENCES = [
-    "the birch canoe slid on the smooth planks", "glue the sheet to the dark blue background",
-    "it is easy to tell the depth of a well", "four hours of steady work faced us",
-    "rice is often served in round bowls", "the juice of lemons makes fine punch",
-]
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory, registry) -> Path:
-    """A training YAML over asr (audio -> text), mt (text -> text) and tts (text -> codec) cuts of
-    tones and noise, with a tiny SentencePiece tokenizer and the tiny model."""
-    root = tmp_path_factory.mktemp("train")
-    rng = np.random.default_rng(0)
-    cuts: dict[str, list] = {"asr": [], "mt": [], "tts": []}
-    for i, text in enumerate(SENTENCES):
-        seconds = 0.4 + 0.1 * i
-        t = np.arange(int(seconds * 16000)) / 16000
-        wav = 0.3 * np.sin(2 * np.pi * (150 + 60 * i) * t) + 0.02 * rng.standard_normal(len(t))
-        path = write_wav(root / "wav" / f"{i}.wav", wav)
-        cuts["asr"].append(audio_cut(path, f"a{i}", text))
-        cuts["mt"].append(text_cut(f"m{i}", text, translation=SENTENCES[(i + 1) % len(SENTENCES)]))
-        codes = [(7 * i + 3 * j) % 1024 for j in range(int(25 * seconds))]
-        cuts["tts"].append(audio_cut(path, f"t{i}", text, codes=codes))
-    tasks = []
-    for name, task_cuts in cuts.items():
-        path = root / name / "train.jsonl.gz"
-        path.parent.mkdir()
-        CutSet(task_cuts).to_file(path)
-        tasks.append({"task": name, "manifest": str(path)})
-    trainer = registry.component("tokenizer", "sentencepiece").obj.train
-    spm = trainer(SENTENCES, root / "tokenizer", vocab_size=60)
-    conf = {
-        "model_size": "tiny",
-        "tokenizer": {"name": "sentencepiece", "options": {"model": str(spm)}},
-        "data": {"tasks": tasks, "max_duration": 4.0, "num_buckets": 2},
-        "valid": {"tasks": tasks[:2], "max_duration": 6.0, "num_buckets": 2, "shuffle": False},
-        "optim": {"lr": 3e-3, "warmup_steps": 3, "min_lr": 3e-4},
-        "log_every": 2, "valid_every": 5, "save_every": 4, "keep_last": 2,
-    }
-    path = root / "conf.yaml"
-    path.write_text(yaml.safe_dump(conf))
-    return path
-
-
 def config(setup: Path, exp_dir: Path, *overrides: str) -> TrainConfig:
     return load_train_config(setup, [f"exp_dir={exp_dir}", *overrides])
 
@@ -202,4 +154,5 @@ def test_init_from_a_mismatched_file_is_refused(run30, setup, tmp_path):
 
 def test_the_mini_recipe_config_loads():
     cfg = load_train_config(REPO / "egs" / "mini" / "conf" / "train_tiny.yaml", ["exp_dir=exp/x"])
-    assert cfg.model.text_vocab_size == 256 and [t.task for t in cfg.data.tasks] == ["asr", "mt"]
+    assert cfg.model.text_vocab_size == 256
+    assert [t.task for t in cfg.data.tasks] == [t.task for t in cfg.valid.tasks] == ["asr", "s2tt", "mt", "aac", "ser", "slu"]

@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from lhotse import CutSet
+
+from tests.conftest import write_wav
+from tests.core.test_validate import audio_cut, text_cut
+
+SENTENCES = [
+    "the birch canoe slid on the smooth planks", "glue the sheet to the dark blue background",
+    "it is easy to tell the depth of a well", "four hours of steady work faced us",
+    "rice is often served in round bowls", "the juice of lemons makes fine punch",
+]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, registry) -> Path:
+    """A training YAML over asr (audio -> text), mt (text -> text) and tts (text -> codec) cuts of
+    tones and noise, with a tiny SentencePiece tokenizer and the tiny model."""
+    root = tmp_path_factory.mktemp("train")
+    rng = np.random.default_rng(0)
+    cuts: dict[str, list] = {"asr": [], "mt": [], "tts": []}
+    for i, text in enumerate(SENTENCES):
+        seconds = 0.4 + 0.1 * i
+        t = np.arange(int(seconds * 16000)) / 16000
+        wav = 0.3 * np.sin(2 * np.pi * (150 + 60 * i) * t) + 0.02 * rng.standard_normal(len(t))
+        path = write_wav(root / "wav" / f"{i}.wav", wav)
+        cuts["asr"].append(audio_cut(path, f"a{i}", text))
+        cuts["mt"].append(text_cut(f"m{i}", text, translation=SENTENCES[(i + 1) % len(SENTENCES)]))
+        codes = [(7 * i + 3 * j) % 1024 for j in range(int(25 * seconds))]
+        cuts["tts"].append(audio_cut(path, f"t{i}", text, codes=codes))
+    tasks = []
+    for name, task_cuts in cuts.items():
+        path = root / name / "train.jsonl.gz"
+        path.parent.mkdir()
+        CutSet(task_cuts).to_file(path)
+        tasks.append({"task": name, "manifest": str(path)})
+    trainer = registry.component("tokenizer", "sentencepiece").obj.train
+    spm = trainer(SENTENCES, root / "tokenizer", vocab_size=60)
+    conf = {
+        "model_size": "tiny",
+        "tokenizer": {"name": "sentencepiece", "options": {"model": str(spm)}},
+        "data": {"tasks": tasks, "max_duration": 4.0, "num_buckets": 2},
+        "valid": {"tasks": tasks[:2], "max_duration": 6.0, "num_buckets": 2, "shuffle": False},
+        "optim": {"lr": 3e-3, "warmup_steps": 3, "min_lr": 3e-4},
+        "log_every": 2, "valid_every": 5, "save_every": 4, "keep_last": 2,
+    }
+    path = root / "conf.yaml"
+    path.write_text(yaml.safe_dump(conf))
+    return path
