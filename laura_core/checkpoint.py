@@ -5,10 +5,15 @@
         trainer.pt      step, optimizer, data position, RNG states: plain tensors and containers only
         train.yaml      the resolved training config
         manifest.json   step and the sha256 of every other file; written last
+    EXP/checkpoints/best.json   the validation metric of each checkpoint saved at a validation step
 
 A checkpoint is assembled in a hidden temporary directory and renamed into place, so a killed run
 leaves either a complete checkpoint or a temporary directory that is ignored. Loading verifies
 every hash first: a truncated or altered file is a ``DataError`` naming it, and nothing is loaded.
+
+Pruning keeps the newest ``keep_last`` checkpoints and the ``keep_best`` best ranked in best.json
+(their union; keep_last 0 = keep everything). ``average_checkpoints`` writes the mean weights of
+the last or best N checkpoints as a model directory (``laura average``).
 """
 from __future__ import annotations
 
@@ -20,24 +25,39 @@ import random
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
 
-from laura_core.errors import DataError
+from laura_core.errors import ConfigError, DataError, LayoutMismatchError
 from laura_core.io import write_json
+
+if TYPE_CHECKING:
+    from laura_core.registry import Registry
 
 log = logging.getLogger(__name__)
 
-MANIFEST, STATE, TRAIN_CONFIG = "manifest.json", "trainer.pt", "train.yaml"
+MANIFEST, STATE, TRAIN_CONFIG, BEST = "manifest.json", "trainer.pt", "train.yaml", "best.json"
+MODES = ("min", "max")
 _NAME = re.compile(r"step_(\d+)")
 
 
-def save_checkpoint(root: Path, step: int, write: Callable[[Path], None], keep_last: int = 0) -> Path:
-    """Write checkpoint ``root/step_<step>`` (``write`` fills a directory with its files), then keep only
-    the newest ``keep_last`` checkpoints (0 = all)."""
+@dataclass(frozen=True)
+class Score:
+    """A checkpoint's validation result: ``metric`` (e.g. ``valid/loss``) is ``value``; ``mode`` min or max."""
+
+    metric: str
+    mode: str
+    value: float
+
+
+def save_checkpoint(root: Path, step: int, write: Callable[[Path], None], keep_last: int = 0,
+                    keep_best: int = 0, score: Score | None = None) -> Path:
+    """Write checkpoint ``root/step_<step>`` (``write`` fills a directory with its files), record its
+    ``score`` in best.json, then prune: keep the newest ``keep_last`` (0 = all) and the ``keep_best`` best."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".step_{step:08d}."))
@@ -51,10 +71,74 @@ def save_checkpoint(root: Path, step: int, write: Callable[[Path], None], keep_l
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if keep_last > 0:
-        for old in list_checkpoints(root)[:-keep_last]:
-            shutil.rmtree(old)
+    if score is not None:
+        record_best(root, step, score)
+    prune_checkpoints(root, keep_last, keep_best)
     return final
+
+
+def read_best(root: Path) -> dict[str, Any] | None:
+    """best.json: ``{"metric", "mode", "entries": [{"step", "value"}, ...]}``, best first; None if absent."""
+    path = root / BEST
+    if not path.is_file():
+        return None
+    try:
+        best = json.loads(path.read_text())
+        entries = [{"step": int(e["step"]), "value": float(e["value"])} for e in best["entries"]]
+        if best["mode"] not in MODES:
+            raise ValueError(f"mode {best['mode']!r}")
+        return {"metric": str(best["metric"]), "mode": best["mode"], "entries": entries}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise DataError(f"{path}: malformed ({e})") from None
+
+
+def check_best(root: Path, metric: str, mode: str) -> None:
+    """Refuse to rank by ``metric``/``mode`` when best.json already ranks by something else."""
+    best = read_best(root)
+    if best is not None and (best["metric"], best["mode"]) != (metric, mode):
+        raise ConfigError(f"{root / BEST} ranks checkpoints by {best['metric']} ({best['mode']}), not {metric} "
+                          f"({mode}): keep best_metric/best_mode as they were or use another exp_dir")
+
+
+def record_best(root: Path, step: int, score: Score) -> None:
+    """Add (or replace) the checkpoint of ``step`` in best.json, written atomically."""
+    check_best(root, score.metric, score.mode)
+    best = read_best(root)
+    entries = [e for e in (best["entries"] if best else []) if e["step"] != step]
+    entries.append({"step": step, "value": float(score.value)})
+    write_json(root / BEST, {"metric": score.metric, "mode": score.mode, "entries": _ranked(entries, score.mode)})
+
+
+def best_checkpoints(root: Path) -> list[Path]:
+    """The checkpoints in best.json that exist, best first (ties: the newer first)."""
+    best = read_best(root)
+    if best is None:
+        return []
+    return [root / f"step_{e['step']:08d}" for e in best["entries"] if (root / f"step_{e['step']:08d}").is_dir()]
+
+
+def prune_checkpoints(root: Path, keep_last: int, keep_best: int = 0) -> list[Path]:
+    """Delete every checkpoint that is neither among the newest ``keep_last`` nor the best ``keep_best``
+    (keep_last 0 = delete nothing); best.json forgets the deleted ones. Returns the deleted directories."""
+    if keep_last <= 0:
+        return []
+    keep = set(list_checkpoints(root)[-keep_last:])
+    if keep_best > 0:
+        keep |= set(best_checkpoints(root)[:keep_best])
+    deleted = [old for old in list_checkpoints(root) if old not in keep]
+    for old in deleted:
+        shutil.rmtree(old)
+    best = read_best(root)
+    if deleted and best is not None:
+        gone = {int(_NAME.fullmatch(d.name).group(1)) for d in deleted}
+        best["entries"] = [e for e in best["entries"] if e["step"] not in gone]
+        write_json(root / BEST, best)
+    return deleted
+
+
+def _ranked(entries: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
+    sign = 1.0 if mode == "min" else -1.0
+    return sorted(entries, key=lambda e: (sign * e["value"], -e["step"]))
 
 
 def verify_checkpoint(directory: Path) -> dict[str, Any]:
@@ -125,6 +209,75 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def average_checkpoints(exp_dir: Path, out_dir: Path, registry: "Registry", last: int | None = None,
+                        best: int | None = None) -> list[Path]:
+    """Average the model weights of the newest ``last`` (or the ``best`` best) checkpoints of ``exp_dir``
+    into ``out_dir``, a model directory ``load_model`` reads; returns the averaged checkpoints, oldest first.
+
+    Every checkpoint is verified first and all must share one layout and one set of weight names,
+    shapes and dtypes. Floating-point tensors are averaged (in float64, stored in their dtype);
+    integer buffers are copied from the newest checkpoint, whose resolved config the model keeps."""
+    from safetensors.torch import load_file
+
+    from laura_core.config import load_config
+    from laura_core.model import CONFIG_FILE, LAYOUT_FILE, MODEL_FILE, ModelConfig, build_model, save_model
+    from laura_core.vocab import VocabLayout
+
+    if (last is None) == (best is None):
+        raise ConfigError("average needs one of last=N or best=N")
+    n = last if last is not None else best
+    if n < 1:
+        raise ConfigError(f"the number of checkpoints to average must be at least 1, got {n}")
+    root = Path(exp_dir) / "checkpoints"
+    if last is not None:
+        found, what = list_checkpoints(root), "checkpoints"
+        chosen = found[-n:]
+    else:
+        found, what = best_checkpoints(root), f"checkpoints ranked in {root / BEST}"
+        chosen = found[:n]
+    if len(chosen) < n:
+        raise DataError(f"{root}: {n} checkpoints to average, but only {len(found)} {what}")
+    chosen = sorted(chosen, key=lambda d: int(_NAME.fullmatch(d.name).group(1)))
+    for directory in chosen:
+        verify_checkpoint(directory)  # a corrupt one is refused, naming the file
+    newest = chosen[-1]
+    layout = VocabLayout.from_dict(json.loads((newest / LAYOUT_FILE).read_text()))
+    states = []
+    for directory in chosen:
+        if directory != newest:
+            layout.check_same(VocabLayout.from_dict(json.loads((directory / LAYOUT_FILE).read_text())),
+                              str(directory / LAYOUT_FILE))
+        states.append(load_file(str(directory / MODEL_FILE)))
+    reference = states[-1]
+    for directory, state in zip(chosen, states):
+        if state.keys() != reference.keys():
+            odd = sorted(state.keys() ^ reference.keys())[:3]
+            raise LayoutMismatchError(f"{directory / MODEL_FILE}: weights {odd} are in only one of it and "
+                                      f"{newest / MODEL_FILE}")
+        for key, value in state.items():
+            if value.shape != reference[key].shape or value.dtype != reference[key].dtype:
+                raise LayoutMismatchError(f"{directory / MODEL_FILE}: {key} is {value.dtype} {tuple(value.shape)}, "
+                                          f"{newest / MODEL_FILE} has {reference[key].dtype} "
+                                          f"{tuple(reference[key].shape)}")
+    averaged = {}
+    for key, value in reference.items():
+        if value.is_floating_point():
+            total = sum(state[key].to(torch.float64) for state in states)
+            averaged[key] = (total / len(states)).to(value.dtype)
+        else:
+            averaged[key] = value.clone()
+    cfg = load_config(ModelConfig, newest / CONFIG_FILE)
+    with torch.device("meta"):  # only its config and layout are written: no memory, no pretrained weights
+        model = build_model(cfg, registry, layout=layout)
+    save_model(model, cfg, out_dir, averaged)
+    for extra in ("tokenizer.json",):
+        if (newest / extra).is_file():
+            shutil.copyfile(newest / extra, Path(out_dir) / extra)
+    write_json(Path(out_dir) / "averaged.json", {"checkpoints": [str(d) for d in chosen],
+                                                  "by": "last" if last is not None else "best"})
+    return chosen
 
 
 def _sha256(path: Path) -> str:

@@ -151,6 +151,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from laura_core.checkpoint import average_checkpoints, list_checkpoints
+    from laura_core.registry import get_registry
+
+    last, best = args.last, args.best
+    if last is None and best is None:  # every checkpoint there is
+        last = max(1, len(list_checkpoints(Path(args.exp_dir) / "checkpoints")))
+    chosen = average_checkpoints(Path(args.exp_dir), Path(args.out_dir), get_registry(), last=last, best=best)
+    print(f"averaged {len(chosen)} checkpoints ({', '.join(d.name for d in chosen)}) into {args.out_dir}")
+    return 0
+
+
 def _yaml_value(text: str):
     import yaml
 
@@ -259,6 +273,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", metavar="CONFIG", help="training config YAML")
     p.add_argument("options", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=3e-4")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "average", help="average the weights of the last or best N checkpoints into a model",
+        description="Average the model weights of the newest N (--last) or the best N (--best, as ranked in "
+                    "EXP/checkpoints/best.json by a run with keep_best > 0) checkpoints of EXP into OUT, a model "
+                    "directory load_model reads. Every checkpoint is verified first; checkpoints of different "
+                    "layouts are refused. Without --last or --best, every checkpoint is averaged.",
+        epilog="examples:\n  laura average exp/tiny exp/tiny/avg_last5 --last 5\n"
+               "  laura average exp/tiny exp/tiny/avg_best3 --best 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("exp_dir", metavar="EXP_DIR", help="training experiment folder (holds checkpoints/)")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="where the averaged model goes")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--last", type=int, metavar="N", help="average the newest N checkpoints")
+    which.add_argument("--best", type=int, metavar="N", help="average the best N checkpoints (by best.json)")
+    p.set_defaults(func=cmd_average)
 
     model = sub.add_parser("model", help="inspect model configurations",
                            description="Model configurations: a named size (tiny, small, paper) or a YAML file.")

@@ -4,7 +4,8 @@
         accumulate accum_steps batches -> clip -> step (lr from the schedule)
         every log_every: per-task loss and token accuracy, lr, tokens/s
         every valid_every: per-task loss and accuracy on the valid set
-        every save_every and at the end: a checkpoint
+        every save_every and at the end: a checkpoint (and at every validation when keep_best > 0:
+        checkpoints/best.json ranks them by best_metric; pruning keeps the last keep_last and the best keep_best)
 
 The data position is two numbers, the epoch and the batches consumed in it: the sampler's order is
 a function of (data.seed, epoch), so a resumed run skips the consumed batches (no audio is read for
@@ -33,8 +34,8 @@ import torch
 from torch import nn
 
 from laura_core.checkpoint import (
-    STATE, TRAIN_CONFIG, latest_checkpoint, list_checkpoints, load_state, rng_state, save_checkpoint, save_state,
-    set_rng_state,
+    STATE, TRAIN_CONFIG, Score, check_best, latest_checkpoint, list_checkpoints, load_state, rng_state,
+    save_checkpoint, save_state, set_rng_state,
 )
 from laura_core.config import save_config
 from laura_core.data import DataConfig
@@ -116,6 +117,8 @@ def train(cfg: TrainConfig, registry: "Registry | None" = None) -> Path:
     checkpoints = Path(cfg.exp_dir) / "checkpoints"
     if not cfg.resume and list_checkpoints(checkpoints):
         raise ConfigError(f"{checkpoints} already holds checkpoints: continue with resume=true or use another exp_dir")
+    if cfg.keep_best > 0:
+        check_best(checkpoints, cfg.best_metric, cfg.best_mode)
     job = Distributed(cfg.distributed)
     try:
         return _train(cfg, registry, job, checkpoints)
@@ -162,7 +165,7 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
         if job.is_main:
             print(f"resumed from {last} at step {step}", flush=True)
 
-    def write_checkpoint() -> Path | None:
+    def write_checkpoint(score: Score | None = None) -> Path | None:
         # Gathering is collective: every rank takes part, rank 0 writes.
         weights = job.model_state(model)
         optimizer_state = job.optimizer_state(model, optimizer)
@@ -175,7 +178,7 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
                 save_state(directory / STATE, {"step": step, "optimizer": optimizer_state, "data": data.state(),
                                                "rng": rng})
 
-            written = save_checkpoint(checkpoints, step, write, cfg.keep_last)
+            written = save_checkpoint(checkpoints, step, write, cfg.keep_last, cfg.keep_best, score)
         return job.gather_objects(written)[0]
 
     autocast = (torch.autocast(job.device.type, dtype=torch.bfloat16) if cfg.precision == "bf16"
@@ -214,16 +217,27 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
                 if log is not None:
                     log.write(step, "train", {**values, "lr": lr})
                 meter = Meter()
+            score = None
             if valid is not None and step % cfg.valid_every == 0:
                 values = evaluate(kind, valid, autocast, job)
                 if log is not None:
                     log.write(step, "valid", values)
-            if step % cfg.save_every == 0 or step == cfg.max_steps:
-                final = write_checkpoint()
+                if cfg.keep_best > 0:
+                    score = Score(cfg.best_metric, cfg.best_mode, _metric(values, cfg.best_metric))
+            if step % cfg.save_every == 0 or step == cfg.max_steps or score is not None:
+                final = write_checkpoint(score)
     finally:
         if log is not None:
             log.close()
     return final
+
+
+def _metric(values: dict[str, float], name: str) -> float:
+    key = name.removeprefix("valid/")
+    if key not in values:
+        raise ConfigError(f"best_metric {name!r} is not among the validation values: "
+                          f"{', '.join('valid/' + k for k in values)}")
+    return values[key]
 
 
 @torch.no_grad()

@@ -64,6 +64,9 @@ class TrainConfig:
     valid_every: int = 500  # 0 = no validation during training
     save_every: int = 500  # a checkpoint is always written at the end, too
     keep_last: int = 3  # checkpoints kept; 0 = all
+    keep_best: int = 0  # also keep the best this many by best_metric (a checkpoint at every validation)
+    best_metric: str = "valid/loss"  # a value of the valid log: valid/loss, valid/<task>/loss, valid/<task>/acc
+    best_mode: str = "min"  # min: lower is better (losses); max: higher is better (accuracies)
     seed: int = 0  # parameters init, dropout; the data order follows data.seed
     resume: bool = False  # continue from the newest valid checkpoint in exp_dir
     precision: str = "fp32"  # or "bf16": autocast where the device supports it
@@ -99,5 +102,13 @@ def check(cfg: TrainConfig) -> None:
             raise ConfigError(f"{key} must be at least 1, got {value}")
     if cfg.distributed.strategy not in ("", *STRATEGIES):
         raise ConfigError(f"distributed.strategy {cfg.distributed.strategy!r}: expected ddp or fsdp")
+    if cfg.keep_last < 0 or cfg.keep_best < 0:
+        raise ConfigError(f"keep_last and keep_best must be at least 0, got {cfg.keep_last} and {cfg.keep_best}")
+    if cfg.best_mode not in ("min", "max"):
+        raise ConfigError(f"best_mode {cfg.best_mode!r}: expected min or max")
+    if not cfg.best_metric.startswith("valid/") or cfg.best_metric == "valid/":
+        raise ConfigError(f"best_metric {cfg.best_metric!r}: expected a validation value such as valid/loss")
+    if cfg.keep_best > 0 and (cfg.valid is None or cfg.valid_every < 1):
+        raise ConfigError("keep_best needs validation: set valid and valid_every")
     if cfg.valid is not None and cfg.valid.endless:
         raise ConfigError("valid.endless must be false: validation reads the valid set once")

@@ -1,3 +1,4 @@
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -5,12 +6,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from safetensors.torch import load_file
+
 from laura_core.checkpoint import (
-    MANIFEST, STATE, latest_checkpoint, list_checkpoints, load_state, rng_state, save_checkpoint, set_rng_state,
-    verify_checkpoint,
+    MANIFEST, STATE, Score, _sha256, average_checkpoints, best_checkpoints, latest_checkpoint, list_checkpoints,
+    load_state, read_best, record_best, rng_state, save_checkpoint, set_rng_state, verify_checkpoint,
 )
+from laura_core.cli import main as cli_main
 from laura_core.errors import ConfigError, DataError, LayoutMismatchError
-from laura_core.model import MODEL_FILE
+from laura_core.model import MODEL_FILE, load_model
 from laura_core.train import train
 from tests.core.conftest import SENTENCES
 from tests.core.test_train import config
@@ -116,3 +120,118 @@ def test_rng_states_round_trip_through_a_weights_only_load(tmp_path):
 def setup_path(exp_dir: Path) -> Path:
     """The training YAML a run was started from (its ``exp_dir/config.yaml`` holds the same values)."""
     return exp_dir / "config.yaml"
+
+
+# -- best checkpoints and averaging -------------------------------------------------------------
+
+
+def test_best_json_ranks_by_the_metric_and_pruning_keeps_last_and_best(tmp_path):
+    root = tmp_path / "checkpoints"
+    losses = {1: 3.0, 2: 1.0, 3: 2.0, 4: 0.5, 5: 4.0, 6: 5.0}
+    for step, loss in losses.items():
+        save_checkpoint(root, step, lambda d: (d / "x.txt").write_text("x"), keep_last=2, keep_best=2,
+                        score=Score("valid/loss", "min", loss))
+    best = read_best(root)
+    assert (best["metric"], best["mode"]) == ("valid/loss", "min")
+    assert [e["step"] for e in best["entries"]] == [4, 2, 5, 6]  # ranked; the pruned 1 and 3 are forgotten
+    assert [p.name for p in list_checkpoints(root)] == ["step_00000002", "step_00000004", "step_00000005",
+                                                          "step_00000006"]
+    assert [p.name for p in best_checkpoints(root)][:2] == ["step_00000004", "step_00000002"]
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]  # best.json is written atomically too
+    with pytest.raises(ConfigError, match="ranks checkpoints by valid/loss \\(min\\), not valid/asr/acc \\(max\\)"):
+        record_best(root, 7, Score("valid/asr/acc", "max", 0.9))
+
+    higher = tmp_path / "higher"
+    for step, acc in ((1, 0.2), (2, 0.9), (3, 0.1), (4, 0.5)):
+        save_checkpoint(higher, step, lambda d: (d / "x.txt").write_text("x"), keep_last=1, keep_best=1,
+                        score=Score("valid/asr/acc", "max", acc))
+    assert [p.name for p in list_checkpoints(higher)] == ["step_00000002", "step_00000004"]
+
+
+@pytest.fixture(scope="module")
+def ranked(setup, tmp_path_factory) -> Path:
+    """8 steps validated every 2, ranked by the highest valid loss (so the best are not simply the newest),
+    keeping the last 1 and the best 2, killed at step 4 and resumed."""
+    exp_dir = tmp_path_factory.mktemp("ranked")
+    common = ("valid_every=2", "save_every=100", "keep_last=1", "keep_best=2", "best_mode=max")
+    train(config(setup, exp_dir, *common, "max_steps=4"))
+    train(config(setup_path(exp_dir), exp_dir, *common, "max_steps=8", "resume=true"))
+    return exp_dir
+
+
+def test_training_keeps_exactly_the_last_and_the_best_checkpoints(ranked):
+    root = ranked / "checkpoints"
+    valid = {}
+    for line in (ranked / "log.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record["split"] == "valid":
+            valid[record["step"]] = record["loss"]
+    assert sorted(valid) == [2, 4, 6, 8]
+    top2 = sorted(valid, key=lambda s: (-valid[s], -s))[:2]
+    kept = sorted({8, *top2})
+    assert [p.name for p in list_checkpoints(root)] == [f"step_{s:08d}" for s in kept]
+    best = read_best(root)
+    assert (best["metric"], best["mode"]) == ("valid/loss", "max")
+    assert [e["step"] for e in best["entries"]][:2] == top2
+    assert all(e["value"] == pytest.approx(valid[e["step"]]) for e in best["entries"])
+    for directory in list_checkpoints(root):
+        verify_checkpoint(directory)
+
+
+def test_keep_best_needs_validation_and_a_known_metric(setup, tmp_path):
+    with pytest.raises(ConfigError, match="keep_best needs validation"):
+        config(setup, tmp_path, "keep_best=2", "valid_every=0")
+    with pytest.raises(ConfigError, match="best_mode 'lowest'"):
+        config(setup, tmp_path, "best_mode=lowest")
+    with pytest.raises(ConfigError, match="best_metric 'valid/tts/loss' is not among the validation values"):
+        train(config(setup, tmp_path, "keep_best=1", "valid_every=1", "max_steps=1", "best_metric=valid/tts/loss"))
+
+
+def test_averaging_two_checkpoints_gives_the_mean_of_their_weights(trained, tmp_path, registry):
+    step2, step4 = list_checkpoints(trained / "checkpoints")
+    out = tmp_path / "avg"
+    assert cli_main(["average", str(trained), str(out), "--last", "2"]) == 0
+    a, b, mean = (load_file(str(d / MODEL_FILE)) for d in (step2, step4, out))
+    assert mean.keys() == a.keys()
+    for key in a:
+        if a[key].is_floating_point():
+            assert torch.allclose(mean[key], (a[key] + b[key]) / 2), key
+        else:
+            assert torch.equal(mean[key], b[key]), key
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the average is not one of them
+    model, _ = load_model(out, registry)
+    state = model.state_dict()
+    assert all(torch.equal(state[k], mean[k]) for k in mean)
+    assert (out / "tokenizer.json").read_text() == (step4 / "tokenizer.json").read_text()
+
+
+def test_averaging_the_best_picks_them_from_best_json(ranked, tmp_path, registry):
+    root = ranked / "checkpoints"
+    first, second = [root / f"step_{e['step']:08d}" for e in read_best(root)["entries"][:2]]
+    chosen = average_checkpoints(ranked, tmp_path / "avg", registry, best=2)
+    assert sorted(chosen) == sorted([first, second])
+    a, b, mean = (load_file(str(d / MODEL_FILE)) for d in (first, second, tmp_path / "avg"))
+    assert all(torch.allclose(mean[k], (a[k] + b[k]) / 2) for k in a if a[k].is_floating_point())
+    load_model(tmp_path / "avg", registry)
+    with pytest.raises(DataError, match=rf"5 checkpoints to average, but only {len(best_checkpoints(root))} "):
+        average_checkpoints(ranked, tmp_path / "avg5", registry, best=5)
+
+
+def test_averaging_refuses_a_corrupt_checkpoint_or_another_layout(trained, tmp_path, capsys):
+    exp_dir = copy_of(trained, tmp_path)
+    step2, step4 = list_checkpoints(exp_dir / "checkpoints")
+    data = (step2 / MODEL_FILE).read_bytes()
+    (step2 / MODEL_FILE).write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    assert cli_main(["average", str(exp_dir), str(tmp_path / "avg"), "--last", "2"]) == 2
+    assert "model.safetensors: corrupt or truncated" in capsys.readouterr().err
+    assert not (tmp_path / "avg").exists()
+
+    (step2 / MODEL_FILE).write_bytes(data)
+    layout = json.loads((step2 / "layout.json").read_text())
+    layout["tasks"] = layout["tasks"][:-1]
+    (step2 / "layout.json").write_text(json.dumps(layout))
+    manifest = json.loads((step2 / MANIFEST).read_text())  # a consistent checkpoint of another layout
+    manifest["files"]["layout.json"] = _sha256(step2 / "layout.json")
+    (step2 / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(LayoutMismatchError, match="tasks: expected"):
+        average_checkpoints(exp_dir, tmp_path / "avg", None, last=2)
