@@ -65,6 +65,7 @@ class Distributed:
             from torch.distributed.fsdp import fully_shard
 
             mesh = init_device_mesh(self.device.type, (self.world_size,))
+            model.always_run_encoder = True  # see LauraGPT.embed: ranks without audio still run the encoder
             for layer in model.backbone.layers:
                 fully_shard(layer, mesh=mesh)
             fully_shard(model, mesh=mesh)

@@ -91,6 +91,8 @@ class LauraGPT(nn.Module):
         self.encoder, self.backbone, self.layout = encoder, backbone, layout
         self.inputs = {name: t.input for name, t in tasks.items()}
         self.outputs = {name: t.output for name, t in tasks.items()}
+        # Sharded training (FSDP) needs every rank to run every module each step, audio or not.
+        self.always_run_encoder = False
 
     # -- batches ------------------------------------------------------------------------------
 
@@ -134,6 +136,11 @@ class LauraGPT(nn.Module):
             if frames.shape[0] != int(is_audio.sum()):
                 raise RuntimeError("the audio encoder produced a different number of frames than output_lengths() said")
             emb = emb.masked_scatter(is_audio[..., None], frames)
+        elif self.always_run_encoder:
+            # A tenth of a second of silence, added with weight 0: the encoder gets zero gradients.
+            silence = torch.zeros(1, self.encoder.sample_rate // 10, device=device)
+            enc, _ = self.encoder(silence, torch.tensor([silence.shape[1]], device=device))
+            emb = emb + 0.0 * enc.sum()
         return emb
 
     @property

@@ -169,3 +169,17 @@ def test_restricted_logits_equal_the_columns_of_the_full_head(tiny):
         ids = torch.cat([torch.arange(lo, hi) for lo, hi in ranges])
         full = model.backbone.logits(hidden)
         assert torch.allclose(model.backbone.logits(hidden, ranges), full[..., ids], atol=1e-6)
+
+
+def test_always_run_encoder_gives_zero_encoder_gradients_and_the_same_loss(registry):
+    torch.manual_seed(0)
+    model = build_model(load_model_config("tiny"), registry).eval()
+    text_only = [it for it in mixed_items(model) if model.inputs[it.task] is Modality.TEXT]
+    batch = model.collate(text_only)
+    plain = model(batch).loss
+    model.always_run_encoder = True
+    forced = model(batch).loss
+    forced.backward()
+    assert forced.item() == plain.item()
+    grads = [p.grad for p in model.encoder.parameters()]
+    assert all(g is not None and not g.any() for g in grads)
