@@ -69,6 +69,7 @@ class DataConfig:
 class DataBatch:
     ids: list[str]
     items: list[Item]
+    references: list[dict] = field(default_factory=list)  # what `laura score` compares outputs against
 
 
 # -- the stream of cuts -------------------------------------------------------------------------
@@ -254,7 +255,8 @@ class LauraDataset(torch.utils.data.Dataset):
                         next(heard) if task.input is Modality.AUDIO else None)
             for cut, task in zip(cuts, tasks)
         ]
-        return DataBatch([cut.id for cut in cuts], items)
+        references = [task.to_reference(cut_to_record(cut)) for cut, task in zip(cuts, tasks)]
+        return DataBatch([cut.id for cut in cuts], items, references)
 
     def _task_of(self, cut) -> Task:
         name = (cut.custom or {}).get(TASK)

@@ -52,6 +52,11 @@ class Distributed:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def sharded(self) -> bool:
+        """Parameters split across ranks (FSDP): no rank can run the model alone."""
+        return self.strategy == "fsdp"
+
     def wrap(self, model: nn.Module) -> nn.Module:
         """What the training forward runs: ``model`` itself, its DDP wrapper, or ``model`` sharded in place."""
         if self.strategy == "ddp":

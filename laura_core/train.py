@@ -219,7 +219,7 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
                 meter = Meter()
             score = None
             if valid is not None and step % cfg.valid_every == 0:
-                values = evaluate(kind, valid, autocast, job)
+                values = evaluate(kind, valid, autocast, job, cfg.valid_decode)
                 if log is not None:
                     log.write(step, "valid", values)
                 if cfg.keep_best > 0:
@@ -241,14 +241,22 @@ def _metric(values: dict[str, float], name: str) -> float:
 
 
 @torch.no_grad()
-def evaluate(kind: TrainKind, data: Batches, autocast, job: Distributed) -> dict[str, float]:
-    """Per-task loss and token accuracy over one pass of the valid set (every rank's share)."""
+def evaluate(kind: TrainKind, data: Batches, autocast, job: Distributed, decode: int = 0) -> dict[str, float]:
+    """Per-task loss and token accuracy over one pass of the valid set (every rank's share); with
+    ``decode``, each task's own metrics on that many decoded items (rank 0's share)."""
     kind.model.eval()
     meter = Meter()
     data.epoch = data.consumed = 0
+    batches = []
     for batch in data.loader:
         with autocast:
             out, _ = kind.step(batch, kind.model)  # not the DDP wrapper: nothing to synchronise
         meter.add(out.stats)
+        if decode:
+            batches.append(batch)
+    values = job.reduce(meter).values()
+    if decode and job.is_main and not job.sharded:
+        with autocast:
+            values.update(kind.decode_metrics(batches, decode))
     kind.model.train()
-    return job.reduce(meter).values()
+    return values

@@ -62,6 +62,7 @@ class TrainConfig:
     max_steps: int = 1000
     log_every: int = 10
     valid_every: int = 500  # 0 = no validation during training
+    valid_decode: int = 0  # at each validation, decode this many items per text-output task and score them (not with FSDP)
     save_every: int = 500  # a checkpoint is always written at the end, too
     keep_last: int = 3  # checkpoints kept; 0 = all
     keep_best: int = 0  # also keep the best this many by best_metric (a checkpoint at every validation)

@@ -5,9 +5,10 @@ files make its weights loadable and what must match on resume); the loop in ``tr
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 import torch
 from torch import nn
@@ -15,7 +16,8 @@ from torch import nn
 from laura_core.data import DataBatch, DataConfig, LauraDataset, make_sampler, mix_tasks
 from laura_core.errors import ConfigError
 from laura_core.io import write_json
-from laura_core.model import LAYOUT_FILE, MODEL_FILE, ModelOutput, build_model, save_model
+from laura_core.model import LAYOUT_FILE, MODEL_FILE, Item, ModelOutput, build_model, save_model
+from laura_core.task import Modality, Pair
 from laura_core.train_config import PARTS, TrainConfig
 from laura_core.vocab import VocabLayout
 
@@ -28,8 +30,14 @@ TOKENIZER_FILE = "tokenizer.json"
 class LanguageModelKind:
     def __init__(self, cfg: TrainConfig, registry: "Registry"):
         self.cfg = cfg
+        self.registry = registry
         self.tokenizer = registry.create("tokenizer", cfg.tokenizer.name, **cfg.tokenizer.options)
-        self.model = build_model(cfg.model, registry)
+        model_cfg = cfg.model
+        if not model_cfg.backbone_conf.get("pretrained"):
+            # The text range is exactly the tokenizer's vocabulary (a trained sentencepiece model may have
+            # fewer pieces than asked for), so the model never emits a text id the tokenizer cannot decode.
+            model_cfg = dataclasses.replace(model_cfg, text_vocab_size=self.tokenizer.vocab_size)
+        self.model = build_model(model_cfg, registry)
         self.tasks = {name: registry.task(name) for name in self.model.layout.tasks}
         for part in PARTS:
             path = getattr(cfg.init, part)
@@ -47,6 +55,26 @@ class LanguageModelKind:
         collated = self.model.collate(batch.items)
         return model(collated), int(collated.mask.sum())
 
+    @torch.no_grad()
+    def decode_metrics(self, batches: Iterable[DataBatch], per_task: int) -> dict[str, float]:
+        """Each text-output task's own metrics (``<task>/<metric>``) on greedy decodes of its first
+        ``per_task`` items. Codec-output tasks wait for the codec, which turns their tokens into audio."""
+        chosen: dict[str, list[tuple[str, Item, dict]]] = {}
+        for batch in batches:
+            for rid, item, ref in zip(batch.ids, batch.items, batch.references):
+                if self.tasks[item.task].output is Modality.TEXT and len(chosen.setdefault(item.task, [])) < per_task:
+                    chosen[item.task].append((rid, item, ref))
+        values: dict[str, float] = {}
+        for name, picked in sorted(chosen.items()):
+            task = self.tasks[name]
+            outputs = self.model.generate([Item(it.task, it.source) for _, it, _ in picked])
+            known = self.tokenizer.vocab_size  # a pretrained backbone's table may be padded past it
+            pairs = [Pair(rid, ref, task.to_hypothesis(rid, self.tokenizer.decode([t for t in out if t < known])))
+                     for (rid, _, ref), out in zip(picked, outputs)]
+            score = task.score(pairs, task.Options(), self.registry)
+            values.update({f"{name}/{k}": v for k, v in score.metrics.items() if v is not None})
+        return values
+
     def describe(self, batch: DataBatch) -> str:
         return f"{len(batch.items)} items ({', '.join(batch.ids[:3])}{', ...' if len(batch.ids) > 3 else ''})"
 
@@ -59,12 +87,13 @@ class LanguageModelKind:
         """Load saved weights, refusing a checkpoint made with another layout or tokenizer."""
         from safetensors.torch import load_file
 
-        saved = VocabLayout.from_dict(json.loads((directory / LAYOUT_FILE).read_text()))
-        self.model.layout.check_same(saved, str(directory / LAYOUT_FILE))
+        # The tokenizer first: another tokenizer also changes the layout, and is the clearer reason.
         theirs = json.loads((directory / TOKENIZER_FILE).read_text())["identity"]
         if theirs != self.tokenizer.identity():
             raise ConfigError(f"tokenizer mismatch: the config's is {self.tokenizer.identity()}, "
                               f"{directory / TOKENIZER_FILE} has {theirs}")
+        saved = VocabLayout.from_dict(json.loads((directory / LAYOUT_FILE).read_text()))
+        self.model.layout.check_same(saved, str(directory / LAYOUT_FILE))
         self.model.load_state_dict(load_file(str(directory / MODEL_FILE)))
 
 

@@ -156,3 +156,13 @@ def test_the_mini_recipe_config_loads():
     cfg = load_train_config(REPO / "egs" / "mini" / "conf" / "train_tiny.yaml", ["exp_dir=exp/x"])
     assert cfg.model.text_vocab_size == 256
     assert [t.task for t in cfg.data.tasks] == [t.task for t in cfg.valid.tasks] == ["asr", "s2tt", "mt", "aac", "ser", "slu"]
+
+
+def test_validation_scores_decoded_samples_with_each_tasks_metrics(setup, tmp_path):
+    train(config(setup, tmp_path, "max_steps=2", "valid_every=2", "valid_decode=2", "save_every=2"))
+    valid = [r for r in log_records(tmp_path) if r["split"] == "valid"]
+    assert len(valid) == 1
+    values = valid[0]
+    assert 0.0 <= values["asr/wer"] and 0.0 <= values["asr/cer"]  # an untrained model: rates, maybe above 1
+    assert 0.0 <= values["mt/bleu"] <= 100.0 and 0.0 <= values["mt/chrf"] <= 100.0
+    assert not any(key.startswith("tts/") and key not in ("tts/loss", "tts/acc") for key in values)  # needs the codec
