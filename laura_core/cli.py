@@ -23,10 +23,15 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         return 0
     rows = [("KIND", "NAME", "DISTRIBUTION", "PLUGIN", "DESCRIPTION")]
     rows += [(e.kind, e.name, e.distribution, e.source, e.description) for e in entries]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+    print_table(rows)
     return 0
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell; the last one runs free."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -75,18 +80,14 @@ def cmd_model_info(args: argparse.Namespace) -> int:
 def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     from itertools import chain
 
+    from laura_core.config import options_from_dotlist
     from laura_core.corpus import iter_texts
     from laura_core.registry import get_registry
 
     trainer = getattr(get_registry().component("tokenizer", args.type).obj, "train", None)
     if trainer is None:
         raise LauraError(f"tokenizer {args.type!r} cannot be trained (it loads an existing vocabulary)")
-    options = {}
-    for item in args.options:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise LauraError(f"trainer option {item!r} is not of the form key=value")
-        options[key] = _yaml_value(value)
+    options = options_from_dotlist(args.options)
     fields = tuple(f for f in args.fields.split(",") if f)
     missing: list[str] = []
     texts = chain.from_iterable(iter_texts(path, fields, missing) for path in args.input)
@@ -114,13 +115,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from omegaconf import OmegaConf
-
+    from laura_core.config import options_from_dotlist
     from laura_core.manifest import manifest_stats
     from laura_core.registry import get_registry
 
     paths = [a for a in args.args if "=" not in a]
-    options = OmegaConf.to_container(OmegaConf.from_dotlist([a for a in args.args if "=" in a]))
+    options = options_from_dotlist([a for a in args.args if "=" in a])
     preparer = get_registry().create("preparer", args.name, **options)
     usage = f"laura prepare {args.name} {'SRC ' if preparer.needs_source else ''}DST"
     if len(paths) != 1 + preparer.needs_source:
@@ -135,9 +135,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         for split, path in sorted(splits.items()):
             n, seconds = manifest_stats(path)
             rows.append((task, split, str(n), f"{seconds / 3600:.2f}", str(path)))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+    print_table(rows)
     return 0
 
 
@@ -163,12 +161,6 @@ def cmd_average(args: argparse.Namespace) -> int:
     chosen = average_checkpoints(Path(args.exp_dir), Path(args.out_dir), get_registry(), last=last, best=best)
     print(f"averaged {len(chosen)} checkpoints ({', '.join(d.name for d in chosen)}) into {args.out_dir}")
     return 0
-
-
-def _yaml_value(text: str):
-    import yaml
-
-    return yaml.safe_load(text)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,6 +46,17 @@ def load_config(
         raise ConfigError(f"{schema.__name__} config{where}: {msg}") from None
 
 
+def options_from_dotlist(items: Sequence[str]) -> dict:
+    """``["a.b=1", "c=x"]`` -> ``{"a": {"b": 1}, "c": "x"}``, values typed as YAML reads them."""
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"option {item!r} is not of the form key=value")
+    try:
+        return OmegaConf.to_container(OmegaConf.from_dotlist(list(items)))
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"options {list(items)}: {str(e).splitlines()[0]}") from None
+
+
 def to_yaml(cfg: Any) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(cfg) if dataclasses.is_dataclass(cfg) else cfg)
 

@@ -50,15 +50,14 @@ class Tts(Task):
     def score(self, pairs, options, registry):
         judge = registry.create("judge", options.judge, **options.judge_options)
         present = [p for p in pairs if p.hyp.get("audio")]
-        waves = [read_audio(p.hyp["audio"], judge.sample_rate)[0] for p in present]
-        heard = dict(zip((p.id for p in present), judge.transcribe(waves)))
+        generated = [read_audio(p.hyp["audio"], options.sample_rate)[0] for p in present]
+        heard_by_judge = generated if judge.sample_rate == options.sample_rate else [
+            read_audio(p.hyp["audio"], judge.sample_rate)[0] for p in present]
+        heard = dict(zip((p.id for p in present), judge.transcribe(heard_by_judge)))
         transcripts = [heard.get(p.id, "") for p in pairs]
         metrics, meta = error_rates([p.ref["text"] for p in pairs], transcripts, options.error_rate)
-        mcds = [
-            mcd_dtw(read_audio(p.ref["audio"], options.sample_rate)[0], read_audio(p.hyp["audio"], options.sample_rate)[0],
-                    options.sample_rate, options.mcd)
-            for p in present
-        ]
+        mcds = [mcd_dtw(read_audio(p.ref["audio"], options.sample_rate)[0], wave, options.sample_rate, options.mcd)
+                for p, wave in zip(present, generated)]
         metrics["mcd"] = float(np.mean(mcds)) if mcds else None
         meta.update(judge=judge.identity(), mcd_items=len(mcds), mcd_settings=asdict(options.mcd))
         unavailable = {} if mcds else {"mcd": "no generated audio to compare"}

@@ -43,3 +43,11 @@ def test_bad_override_syntax_and_missing_file(tmp_path):
         load_config(Outer, None, ["flag"])
     with pytest.raises(ConfigError, match="not found"):
         load_config(Outer, tmp_path / "none.yaml")
+
+
+def test_options_from_dotlist_types_values_and_rejects_malformed_items():
+    from laura_core.config import options_from_dotlist
+
+    assert options_from_dotlist(["a.b=1", "c=bpe", "d=[1, 2]", "e=true"]) == {"a": {"b": 1}, "c": "bpe", "d": [1, 2], "e": True}
+    with pytest.raises(ConfigError, match="'model_type' is not of the form key=value"):
+        options_from_dotlist(["model_type"])
