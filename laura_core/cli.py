@@ -163,6 +163,75 @@ def cmd_average(args: argparse.Namespace) -> int:
     return 0
 
 
+def _codec(args: argparse.Namespace):
+    """The codec of ``--codec``: a codec directory, or a registry name with ``--size`` and options."""
+    from pathlib import Path
+
+    from laura_core.codec import CodecSpec, build_codec
+    from laura_core.config import options_from_dotlist
+    from laura_core.registry import get_registry
+
+    is_dir = Path(args.codec).is_dir()
+    spec = CodecSpec(path=args.codec if is_dir else "", name="" if is_dir else args.codec, size=args.size,
+                     options=options_from_dotlist(args.options))
+    if is_dir and (args.size or args.options):
+        raise LauraError(f"--codec {args.codec} is a trained codec directory: --size and options do not apply")
+    return build_codec(spec, get_registry())
+
+
+def _progress(label: str):
+    def report(done: int, total: int) -> None:
+        print(f"\r{label} {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+    return report
+
+
+def cmd_codec_encode(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from laura_core.codes import encode_dir, encode_manifest
+
+    codec, identity = _codec(args)
+    codec.to(args.device)
+    src = Path(args.src)
+    if src.is_dir():
+        n = encode_dir(codec, identity, src, Path(args.dst), args.batch_seconds, args.device, _progress("encoded"))
+    else:
+        n = encode_manifest(codec, identity, src, Path(args.dst), args.field, args.batch_seconds, args.device,
+                            _progress("encoded"))
+    print(f"encoded {n} new items with {identity} into {args.dst}")
+    return 0
+
+
+def cmd_codec_decode(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from laura_core.codes import decode_dir
+
+    codec, identity = _codec(args)
+    codec.to(args.device)
+    n = decode_dir(codec, identity, Path(args.src), Path(args.dst), args.batch_seconds, args.device,
+                   _progress("decoded"))
+    print(f"decoded {n} new files with {identity} into {args.dst}")
+    return 0
+
+
+def cmd_codec_export(args: argparse.Namespace) -> int:
+    from laura_core.codec import CodecSpec, resolved_options, save_codec
+    from laura_core.config import options_from_dotlist
+    from laura_core.registry import get_registry
+
+    registry = get_registry()
+    spec = CodecSpec(name=args.name, size=args.size, options=options_from_dotlist(args.options))
+    options = resolved_options(spec, registry)
+    import torch
+
+    torch.manual_seed(args.seed)  # a codec without trained weights is still reproducible
+    codec = registry.create("codec", args.name, **options)
+    save_codec(codec, args.name, options, args.dst)
+    print(f"wrote codec directory {args.dst}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="laura",
@@ -282,6 +351,52 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--last", type=int, metavar="N", help="average the newest N checkpoints")
     which.add_argument("--best", type=int, metavar="N", help="average the best N checkpoints (by best.json)")
     p.set_defaults(func=cmd_average)
+
+    codec = sub.add_parser("codec", help="encode audio into codec codes and decode them back",
+                           description="Codec codes: encode manifests or wav folders, decode code folders, export "
+                                       "a codec directory. --codec is a codec directory (a `laura train` kind codec "
+                                       "checkpoint, or `laura codec export`) or a registered codec name.")
+    codec_sub = codec.add_subparsers(dest="codec_command", required=True, metavar="COMMAND")
+    for name, func, help_, epilog in (
+        ("encode", cmd_codec_encode,
+         "SRC manifest -> DST manifest with first-group codes (and the codec identity) on each cut; "
+         "SRC wav folder -> DST folder of .npy codes [n_q, T]",
+         "examples:\n  laura codec encode --codec exp/codec/checkpoints/step_1000 data/tts/train.jsonl.gz "
+         "data/coded/tts/train.jsonl.gz\n"
+         "  laura codec encode --codec exp/codec/checkpoints/step_1000 data/se/train.jsonl.gz "
+         "data/coded/se/train.jsonl.gz --field clean\n"
+         "  laura codec encode --codec encodec wavs/ codes/ bandwidth=6"),
+        ("decode", cmd_codec_decode, "SRC folder of .npy codes -> DST folder of wav files",
+         "example:\n  laura codec decode --codec exp/codec/checkpoints/step_1000 codes/ wavs_out/"),
+    ):
+        p = codec_sub.add_parser(name, help=help_, description=help_ + ". Batched; an interrupted run resumes where "
+                                 "it stopped; outputs are written atomically.", epilog=epilog,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("src", metavar="SRC")
+        p.add_argument("dst", metavar="DST")
+        p.add_argument("--codec", required=True, help="codec directory or registered codec name")
+        p.add_argument("--size", default="", help="size preset of a named codec (e.g. tiny, paper)")
+        p.add_argument("options", nargs="*", metavar="key=value", help="options of a named codec")
+        p.add_argument("--batch-seconds", type=float, default=60.0, help="audio per batch, padding included")
+        p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+        if name == "encode":
+            p.add_argument("--field", default="audio",
+                           help="which audio of a manifest's cuts to encode: audio (the cut's own; tts targets) "
+                                "or clean (se targets)")
+        p.set_defaults(func=func)
+    p = codec_sub.add_parser("export", help="write a codec directory for a registered codec",
+                             description="Build codec NAME (size preset and options, e.g. a pretrained checkpoint "
+                                         "path) and write it as a codec directory that encode, decode and training "
+                                         "configs (codec.path) use.",
+                             epilog="example:\n  laura codec export encodec exp/encodec_6k bandwidth=6 "
+                                    "checkpoint=~/encodec_24khz-d7cc33bc.th",
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("dst", metavar="DST")
+    p.add_argument("--size", default="")
+    p.add_argument("--seed", type=int, default=0, help="initialises weights the options do not load")
+    p.add_argument("options", nargs="*", metavar="key=value")
+    p.set_defaults(func=cmd_codec_export)
 
     model = sub.add_parser("model", help="inspect model configurations",
                            description="Model configurations: a named size (tiny, small, paper) or a YAML file.")

@@ -23,7 +23,7 @@ from omegaconf import MISSING
 
 from laura_core.errors import ConfigError, DataError
 from laura_core.interfaces import Tokenizer
-from laura_core.manifest import CODES, cut_to_record, read_cuts
+from laura_core.manifest import CODEC, CODES, cut_to_record, read_cuts
 from laura_core.model import Item
 from laura_core.task import Modality, Task
 from laura_core.validate import ValidationOptions, codes_problem, filter_valid
@@ -56,6 +56,8 @@ class DataConfig:
     tasks: list[TaskData] = field(default_factory=list)
     sample_rate: int = 16000  # the audio encoder's rate: audio is resampled to it when read
     max_duration: float = 200.0  # seconds per batch, summed over its cuts
+    max_cuts: int = 0  # > 0: batches of this many cuts in random order instead of duration buckets
+    segment: float = 0.0  # seconds; kind codec trains on random crops this long (shorter clips are padded)
     num_buckets: int = 20
     shuffle: bool = True
     seed: int = 0
@@ -124,13 +126,18 @@ def _tagged(cut, task: str):
 
 
 def make_sampler(cuts: "CutSet", cfg: DataConfig, world_size: int = 1, rank: int = 0) -> "MeteredSampler":
-    """Duration-bucketed batches; with ``world_size`` > 1, this rank's share of them (``shard_batches``)."""
-    from lhotse.dataset import DynamicBucketingSampler
+    """Duration-bucketed batches (or ``max_cuts`` per batch); with ``world_size`` > 1, this rank's share
+    of them (``shard_batches``)."""
+    from lhotse.dataset import DynamicBucketingSampler, SimpleCutSampler
 
     # world_size=1 always: lhotse would otherwise shard by itself once torch.distributed is up,
     # leaving the ranks with unequal batch counts at the end of an epoch.
-    sampler = DynamicBucketingSampler(cuts, max_duration=cfg.max_duration, num_buckets=cfg.num_buckets,
-                                      shuffle=cfg.shuffle, seed=cfg.seed, world_size=1, rank=0)
+    if cfg.max_cuts > 0:  # equal-length crops (codec training): nothing to bucket
+        sampler = SimpleCutSampler(cuts, max_cuts=cfg.max_cuts, shuffle=cfg.shuffle, seed=cfg.seed, world_size=1,
+                                   rank=0)
+    else:
+        sampler = DynamicBucketingSampler(cuts, max_duration=cfg.max_duration, num_buckets=cfg.num_buckets,
+                                          shuffle=cfg.shuffle, seed=cfg.seed, world_size=1, rank=0)
     return MeteredSampler(sampler, world_size=world_size, rank=rank)
 
 
@@ -238,10 +245,11 @@ class LauraDataset(torch.utils.data.Dataset):
     """Turns a batch of tagged cuts (from ``make_sampler``) into model items, mixing noise into audio
     inputs when configured."""
 
-    def __init__(self, tasks: Mapping[str, Task], tokenizer: Tokenizer, layout: VocabLayout, cfg: DataConfig):
+    def __init__(self, tasks: Mapping[str, Task], tokenizer: Tokenizer, layout: VocabLayout, cfg: DataConfig,
+                 codec_identity: str = ""):
         if tokenizer.vocab_size > layout.text_size:
             raise ConfigError(f"the tokenizer has {tokenizer.vocab_size} ids, the layout's text range {layout.text_size}")
-        self.tasks, self.tokenizer, self.layout = tasks, tokenizer, layout
+        self.tasks, self.tokenizer, self.layout, self.codec_identity = tasks, tokenizer, layout, codec_identity
         self.sample_rate, self.seed, self.noise_cfg = cfg.sample_rate, cfg.seed, cfg.noise
         # Eager: the mixer reshuffles the noise for every batch.
         self.noise = read_cuts(cfg.noise.manifest).to_eager().resample(cfg.sample_rate) if cfg.noise.manifest else None
@@ -252,7 +260,7 @@ class LauraDataset(torch.utils.data.Dataset):
         heard = iter(self._with_noise([c for c, t in zip(cuts, tasks) if t.input is Modality.AUDIO]))
         items = [
             cut_to_item(cut, task, self.tokenizer, self.layout, self.sample_rate,
-                        next(heard) if task.input is Modality.AUDIO else None)
+                        next(heard) if task.input is Modality.AUDIO else None, self.codec_identity)
             for cut, task in zip(cuts, tasks)
         ]
         references = [task.to_reference(cut_to_record(cut)) for cut, task in zip(cuts, tasks)]
@@ -278,15 +286,18 @@ class LauraDataset(torch.utils.data.Dataset):
                                   seed=rng, random_mix_offset=True))
 
 
-def cut_to_item(cut, task: Task, tokenizer: Tokenizer, layout: VocabLayout, sample_rate: int, audio=None) -> Item:
+def cut_to_item(cut, task: Task, tokenizer: Tokenizer, layout: VocabLayout, sample_rate: int, audio=None,
+                codec_identity: str = "") -> Item:
     """The model item of a cut: audio input read from ``audio`` (default: the cut) at ``sample_rate``,
-    text input and text target tokenized, codec target from the cut's codes."""
+    text input and text target tokenized, codec target from the cut's codes (which must come from the
+    codec ``codec_identity``, when given)."""
     example = task.to_example(cut_to_record(cut))
     if task.input is Modality.AUDIO:
         source = load_waveform(audio if audio is not None else cut, sample_rate)
     else:
         source = text_ids(tokenizer, example.source)
-    target = codec_ids(cut, layout) if task.output is Modality.CODEC else text_ids(tokenizer, example.target)
+    target = (codec_ids(cut, layout, codec_identity) if task.output is Modality.CODEC
+              else text_ids(tokenizer, example.target))
     return Item(task.name, source, target)
 
 
@@ -303,12 +314,16 @@ def text_ids(tokenizer: Tokenizer, text: str) -> torch.Tensor:
     return torch.tensor(tokenizer.encode(text), dtype=torch.long)
 
 
-def codec_ids(cut, layout: VocabLayout) -> torch.Tensor:
+def codec_ids(cut, layout: VocabLayout, codec_identity: str = "") -> torch.Tensor:
     """The cut's first-group codec codes as ids of the unified vocabulary."""
-    codes = (cut.custom or {}).get(CODES)
+    custom = cut.custom or {}
+    codes = custom.get(CODES)
     problem = codes_problem(codes)
     if problem:
         raise DataError(f"cut {cut.id!r}, field {CODES!r}: {problem}")
+    if codec_identity and custom.get(CODEC) != codec_identity:
+        raise DataError(f"cut {cut.id!r}, field {CODEC!r}: its codes come from codec {custom.get(CODEC)!r}, "
+                        f"the model's codec is {codec_identity!r}: encode the audio again with it")
     try:
         return torch.tensor([layout.codec_id(code) for code in codes], dtype=torch.long)
     except ValueError as e:

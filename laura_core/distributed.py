@@ -76,6 +76,12 @@ class Distributed:
             fully_shard(model, mesh=mesh)
         return model
 
+    def no_sync(self, runner: nn.Module):
+        """A context in which DDP keeps gradients local (accumulation); FSDP and one process always sync."""
+        import contextlib
+
+        return runner.no_sync() if self.strategy == "ddp" else contextlib.nullcontext()
+
     def global_sum(self, value: float) -> float:
         if self.world_size == 1:
             return value
@@ -95,8 +101,9 @@ class Distributed:
         if self.world_size == 1:
             return meter
         total = Meter(start=meter.start)
-        for stats, positions in self.gather_objects((meter.stats, meter.positions)):
-            total.add(stats, positions)
+        for stats, positions, sums, counts in self.gather_objects((meter.stats, meter.positions, meter.sums,
+                                                                   meter.counts)):
+            total.add(stats, positions, sums, counts)
         return total
 
     def gather_objects(self, value: Any) -> list[Any]:

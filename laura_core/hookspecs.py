@@ -19,10 +19,11 @@ def register_tasks(register):
 
 @hookspec
 def register_components(register):
-    """Register components: call ``register(kind, name, factory, description="", config=None)``.
+    """Register components: call ``register(kind, name, factory, description="", config=None, sizes=None)``.
 
     ``kind`` is one of ``laura_core.registry.COMPONENT_KINDS``. With ``config`` (a dataclass),
     ``registry.create(kind, name, **options)`` checks ``options`` against it (unknown keys and wrong
     types are errors naming the key) and calls ``factory(config_instance)``; without, it calls
-    ``factory(**options)``.
+    ``factory(**options)``. ``sizes`` names presets of options (``{"tiny": {...}, "paper": {...}}``):
+    ``registry.create(kind, name, size="tiny", **options)`` starts from the preset, ``options`` override it.
     """

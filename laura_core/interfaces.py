@@ -137,3 +137,104 @@ class CorpusPreparer(abc.ABC):
     @abc.abstractmethod
     def prepare(self, src: Path | None, dst: Path) -> dict[str, dict[str, Path]]:
         """Write ``dst/<task>/<split>.jsonl.gz`` manifests; return ``{task: {split: path}}``."""
+
+
+class Codec(nn.Module, abc.ABC):
+    """Waveform <-> residual-vector-quantizer codes (the audio output path: the GPT predicts group 0).
+
+    Shapes: wav ``[B, 1, S]`` float at ``sample_rate``; codes ``[B, n, T]`` long in ``[0, codebook_size)``
+    with ``n <= n_q`` (the first n groups); embeddings ``[B, dim, T]``. One frame covers ``hop_length``
+    samples, so ``T = ceil(S / hop_length)`` and decoding ``T`` frames gives ``T * hop_length`` samples.
+    Nothing downstream may assume a rate, a number of quantizers or a codebook size: read them here.
+    """
+
+    sample_rate: int
+    hop_length: int  # samples per frame
+    n_q: int  # quantizer groups
+    codebook_size: int
+    dim: int  # width of the quantized latent and of each codebook embedding
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second: ``sample_rate / hop_length``."""
+        return self.sample_rate / self.hop_length
+
+    def frames(self, samples: int) -> int:
+        """Frames the codec gives for ``samples`` samples."""
+        return -(-samples // self.hop_length)
+
+    @abc.abstractmethod
+    def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
+        """``wav [B, 1, S]`` -> codes ``[B, n_q, T]`` (all groups unless ``n_q`` asks for fewer)."""
+
+    @abc.abstractmethod
+    def embed(self, codes: torch.Tensor, n: int | None = None) -> torch.Tensor:
+        """Codes ``[B, n', T]`` -> the sum of the first ``n`` (default n') quantizers' embeddings ``[B, dim, T]``."""
+
+    @abc.abstractmethod
+    def decode_embeddings(self, emb: torch.Tensor) -> torch.Tensor:
+        """Summed embeddings ``[B, dim, T]`` -> wav ``[B, 1, T * hop_length]`` (what the vocoder predicts)."""
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes ``[B, n, T]`` -> wav ``[B, 1, T * hop_length]``."""
+        return self.decode_embeddings(self.embed(codes))
+
+    def inference_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights encoding and decoding use (training-only parts such as a discriminator left out):
+        what a codec checkpoint for downstream use holds, and what ``identity`` hashes."""
+        return self.state_dict()
+
+
+class TrainableCodec(Codec):
+    """A codec ``laura train`` (kind ``codec``) can train: generator and discriminator, each with its own
+    optimizer, updated from one backward pass (so the loop and its gradient accumulation stay shared)."""
+
+    @abc.abstractmethod
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """``{"generator": [...], "discriminator": [...]}``: disjoint, covering every trainable parameter."""
+
+    @abc.abstractmethod
+    def training_losses(self, wav: torch.Tensor, lengths: torch.Tensor, adversarial: bool) -> "CodecLosses":
+        """Losses on a batch of clips ``wav [B, 1, S]`` with real lengths ``[B]``.
+
+        ``generator`` must reach only generator parameters (the discriminator sees the generated audio
+        through detached weights) and ``discriminator`` only discriminator parameters (it sees the
+        generated audio detached), so their sum is one backward pass. Without ``adversarial`` (the
+        warm-up) the discriminator is not used and ``discriminator`` is None.
+        """
+
+
+class CodecLosses:
+    """What a codec training step returns: the two losses and named values to log (floats)."""
+
+    def __init__(self, generator: torch.Tensor, discriminator: torch.Tensor | None, values: dict[str, float]):
+        self.generator, self.discriminator, self.values = generator, discriminator, values
+
+
+class Vocoder(nn.Module, abc.ABC):
+    """First-group codec codes + a condition -> the codec's other groups -> (codec decoder) waveform.
+
+    LauraGPT's one-step vocoder regresses the sum of all groups' embeddings in one pass; a VALL-E-style
+    baseline predicts groups 2..n_q one pass each. The condition is a sequence the vocoder encodes
+    itself (``condition_features``): text ids for TTS, noisy speech for SE. A vocoder is built for one
+    codec: it gets the codec's ``n_q``, ``codebook_size``, ``dim`` and ``sample_rate`` and the
+    tokenizer's ``text_vocab_size`` as options (``laura_core.codec.vocoder_options``), never from its
+    own config. Padding never changes a real item's output.
+    """
+
+    @abc.abstractmethod
+    def condition_features(self, text: list[torch.Tensor | None], wav: list[torch.Tensor | None]
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per item, text ids ``[N]`` or a waveform ``[S]`` (one of the two) -> a padded condition batch
+        ``[B, C, Dc]`` and its lengths ``[B]``."""
+
+    @abc.abstractmethod
+    def loss(self, codes: torch.Tensor, code_lengths: torch.Tensor, cond: torch.Tensor, cond_lengths: torch.Tensor,
+             target_codes: torch.Tensor, codec: Codec) -> tuple[torch.Tensor, dict[str, float]]:
+        """Training loss against all groups of the target ``[B, n_q, T]`` (targets come from the frozen
+        ``codec``), and named values to log."""
+
+    @abc.abstractmethod
+    def synthesize(self, codes: torch.Tensor, code_lengths: torch.Tensor, cond: torch.Tensor,
+                   cond_lengths: torch.Tensor, codec: Codec) -> torch.Tensor:
+        """Waveforms ``[B, 1, T * hop_length]`` for first-group codes ``[B, T]`` (padding frames give silence)."""

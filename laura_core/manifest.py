@@ -14,8 +14,9 @@
                               ser: emotion (str)
                               slu: intent (str), slots (list of {"type", "filler"})
                               se: clean (a lhotse Recording: the clean target of the noisy input)
-                              tts, se: codes (list of int: first-group codec codes of the target audio,
-                                written by a later command; training needs them)
+                              tts, se: codes (list of int: first-group codec codes of the target audio)
+                                and codec (the identity of the codec that made them), both written by
+                                `laura codec encode`; training an LM on these tasks needs them
 
 ``cut_to_record`` flattens a cut into the plain record a task formats (``Task.to_example``): audio
 fields become file paths, so a recording must span its whole file (every preparer writes them so).
@@ -30,6 +31,7 @@ from laura_core.errors import DataError
 CHARS_PER_SECOND = 15.0  # reading-time estimate for text-only cuts
 SPLITS = ("train", "dev", "test")
 CODES = "codes"  # custom field with the target audio's first-group codec codes
+CODEC = "codec"  # custom field with the identity of the codec that made them
 
 
 def cut_to_record(cut) -> dict[str, Any]:

@@ -70,14 +70,16 @@ class Batch:
 @dataclass
 class TaskStats:
     loss_sum: float = 0.0
-    tokens: int = 0
+    tokens: int = 0  # what the loss averages over: tokens, or clips for a codec
     correct: int = 0
+    has_accuracy: bool = True  # False where predictions are not tokens (codec, vocoder)
 
 
 @dataclass
 class ModelOutput:
     loss: torch.Tensor  # mean cross-entropy over every output token and eos of the batch
     stats: dict[str, TaskStats]  # per task, for logging loss and token accuracy separately
+    values: dict[str, float] = field(default_factory=dict)  # other batch means to log (codec loss terms, ...)
 
 
 class LauraGPT(nn.Module):

@@ -40,6 +40,7 @@ class Registration:
     distribution: str  # "name version" of the package that provides the plugin, or "-"
     description: str = ""
     config: type | None = None  # dataclass of the component's options
+    sizes: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # named option presets
 
     @property
     def origin(self) -> str:
@@ -106,7 +107,7 @@ class Registry:
 
             def register_component(
                 kind: str, name: str, factory: Callable[..., Any], description: str = "", config: type | None = None,
-                _source=source, _dist=dist,
+                sizes: dict[str, dict[str, Any]] | None = None, _source=source, _dist=dist,
             ) -> None:
                 if kind not in COMPONENT_KINDS:
                     raise RegistryError(
@@ -119,7 +120,7 @@ class Registry:
                     raise RegistryError(f"plugin {_source}: factory for {kind} {name!r} is not callable")
                 if config is not None and not dataclasses.is_dataclass(config):
                     raise RegistryError(f"plugin {_source}: config of {kind} {name!r} must be a dataclass")
-                add(Registration(kind, name, factory, _source, _dist, description, config))
+                add(Registration(kind, name, factory, _source, _dist, description, config, dict(sizes or {})))
 
             impl.function(register=register_component)
 
@@ -162,21 +163,30 @@ class Registry:
             raise RegistryError(f"unknown {kind} {name!r}; registered: {', '.join(sorted(found)) or 'none'}")
         return found[name]
 
-    def component_config(self, kind: str, name: str, **options: Any) -> Any:
-        """The typed config of ``kind``/``name`` built from ``options`` (errors name the key)."""
+    def component_options(self, kind: str, name: str, size: str = "", **options: Any) -> dict[str, Any]:
+        """``options`` on top of the named ``size`` preset of ``kind``/``name`` ("" = none)."""
+        reg = self.component(kind, name)
+        if not size:
+            return options
+        if size not in reg.sizes:
+            raise RegistryError(f"{kind} {name!r} has no size {size!r}; sizes: {', '.join(reg.sizes) or 'none'}")
+        return {**reg.sizes[size], **options}
+
+    def component_config(self, kind: str, name: str, size: str = "", **options: Any) -> Any:
+        """The typed config of ``kind``/``name`` built from a ``size`` preset and ``options`` (errors name the key)."""
         reg = self.component(kind, name)
         if reg.config is None:
             raise RegistryError(f"{kind} {name!r} has no typed config")
         from laura_core.config import load_config
 
-        return load_config(reg.config, values=options)
+        return load_config(reg.config, values=self.component_options(kind, name, size, **options))
 
-    def create(self, kind: str, name: str, **options: Any) -> Any:
-        """Build the component registered as ``kind``/``name`` with ``options``."""
+    def create(self, kind: str, name: str, size: str = "", **options: Any) -> Any:
+        """Build the component registered as ``kind``/``name`` from a ``size`` preset and ``options``."""
         reg = self.component(kind, name)
         if reg.config is None:
-            return reg.obj(**options)
-        return reg.obj(self.component_config(kind, name, **options))
+            return reg.obj(**self.component_options(kind, name, size, **options))
+        return reg.obj(self.component_config(kind, name, size, **options))
 
 
 @functools.lru_cache(maxsize=1)

@@ -43,6 +43,7 @@ from laura_core.distributed import Distributed
 from laura_core.errors import ConfigError, DataError, LauraError
 from laura_core.model import ModelOutput
 from laura_core.train_config import OptimConfig, TrainConfig
+from laura_core.train_codec import CodecKind, VocoderKind
 from laura_core.train_lm import LanguageModelKind
 from laura_core.train_log import Meter, TrainLog
 
@@ -51,18 +52,22 @@ if TYPE_CHECKING:
 
 
 class TrainKind(Protocol):
-    """What the loop needs of a trained model (``lm`` today; codec and vocoder later)."""
+    """What the loop needs of a trained model: ``lm`` (LauraGPT), ``codec`` (codec + discriminator),
+    ``vocoder`` (a codec vocoder against a frozen codec)."""
 
     model: nn.Module
 
     def data(self, cfg: DataConfig, world_size: int = 1, rank: int = 0) -> tuple[Any, torch.utils.data.Dataset]: ...
-    def step(self, batch: Any, model: nn.Module) -> tuple[ModelOutput, int]: ...
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Optimizer groups: ``{"name", "params"}`` plus optional ``lr_scale`` and ``betas`` (a GAN's
+        generator and discriminator have their own); every group is clipped on its own."""
+    def step(self, batch: Any, model: nn.Module, step: int) -> tuple[ModelOutput, int]: ...
     def describe(self, batch: Any) -> str: ...
     def save(self, directory: Path, state: dict[str, torch.Tensor]) -> None: ...
     def load(self, directory: Path) -> None: ...
 
 
-KINDS: dict[str, type] = {"lm": LanguageModelKind}
+KINDS: dict[str, type] = {"lm": LanguageModelKind, "codec": CodecKind, "vocoder": VocoderKind}
 
 
 class Batches:
@@ -112,8 +117,6 @@ def seed_everything(seed: int) -> None:
 
 def train(cfg: TrainConfig, registry: "Registry | None" = None) -> Path:
     """Train as ``cfg`` says; returns the final checkpoint's directory."""
-    if cfg.kind not in KINDS:
-        raise ConfigError(f"kind {cfg.kind!r} cannot be trained yet: known kinds are {', '.join(KINDS)}")
     checkpoints = Path(cfg.exp_dir) / "checkpoints"
     if not cfg.resume and list_checkpoints(checkpoints):
         raise ConfigError(f"{checkpoints} already holds checkpoints: continue with resume=true or use another exp_dir")
@@ -152,8 +155,9 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
                               f"not {job.world_size}")
     runner = job.wrap(model)
     # After building (resizing the vocabulary replaces parameters) and sharding (FSDP swaps in its own).
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
-                                  betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
+    groups = [{"lr_scale": 1.0, "betas": tuple(cfg.optim.betas), **group,
+               "params": [p for p in group["params"] if p.requires_grad]} for group in kind.param_groups()]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     data = Batches(kind, cfg.data, cfg.num_workers, job.world_size, job.rank)
     valid = (Batches(kind, cfg.valid, cfg.num_workers, job.world_size, job.rank)
              if cfg.valid is not None and cfg.valid_every else None)
@@ -176,13 +180,17 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
                 kind.save(directory, weights)
                 save_config(cfg, directory / TRAIN_CONFIG)
                 save_state(directory / STATE, {"step": step, "optimizer": optimizer_state, "data": data.state(),
-                                               "rng": rng})
+                                               "rng": rng, "scaler": scaler.state_dict()})
 
             written = save_checkpoint(checkpoints, step, write, cfg.keep_last, cfg.keep_best, score)
         return job.gather_objects(written)[0]
 
-    autocast = (torch.autocast(job.device.type, dtype=torch.bfloat16) if cfg.precision == "bf16"
-                else contextlib.nullcontext())
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
+    autocast = torch.autocast(job.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+    # fp16 gradients underflow without loss scaling; bf16 has fp32's range and needs none.
+    scaler = torch.amp.GradScaler(job.device.type, enabled=cfg.precision == "fp16")
+    if state is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
     final = last  # a run resumed at max_steps has nothing left to do
     log = TrainLog(exp_dir, cfg.max_steps, step) if job.is_main else None
     batches = data.batches()
@@ -192,21 +200,27 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
         while step < cfg.max_steps:
             lr = learning_rate(step, cfg.optim, cfg.max_steps)
             for group in optimizer.param_groups:
-                group["lr"] = lr
-            for _ in range(cfg.optim.accum_steps):
+                group["lr"] = lr * group["lr_scale"]
+            for micro in range(cfg.optim.accum_steps):
                 batch = next(batches)
+                # DDP averages gradients once, on the last micro-batch.
+                sync = job.no_sync(runner) if micro < cfg.optim.accum_steps - 1 else contextlib.nullcontext()
                 try:
-                    with autocast:
-                        out, positions = kind.step(batch, runner)
-                    tokens = sum(s.tokens for s in out.stats.values())
-                    (job.scaled_loss(out.loss, tokens) / cfg.optim.accum_steps).backward()
+                    with sync:
+                        with autocast:
+                            out, positions = kind.step(batch, runner, step)
+                        tokens = sum(s.tokens for s in out.stats.values())
+                        scaler.scale(job.scaled_loss(out.loss, tokens) / cfg.optim.accum_steps).backward()
                 except torch.OutOfMemoryError:
                     raise LauraError(f"out of memory at step {step + 1} on a batch of {kind.describe(batch)} "
                                      f"(data.max_duration={cfg.data.max_duration}); lower data.max_duration") from None
-                meter.add(out.stats, positions)
+                meter.add(out.stats, positions, out.values)
+            scaler.unscale_(optimizer)
             if cfg.optim.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-            optimizer.step()
+                for group in optimizer.param_groups:
+                    nn.utils.clip_grad_norm_(group["params"], cfg.optim.grad_clip)
+            scaler.step(optimizer)  # skipped when fp16 gradients overflowed
+            scaler.update()
             optimizer.zero_grad(set_to_none=True)
             step += 1
             if log is not None:
@@ -250,8 +264,8 @@ def evaluate(kind: TrainKind, data: Batches, autocast, job: Distributed, decode:
     batches = []
     for batch in data.loader:
         with autocast:
-            out, _ = kind.step(batch, kind.model)  # not the DDP wrapper: nothing to synchronise
-        meter.add(out.stats)
+            out, _ = kind.step(batch, kind.model, -1)  # not the DDP wrapper: nothing to synchronise
+        meter.add(out.stats, values=out.values)
         if decode:
             batches.append(batch)
     values = job.reduce(meter).values()

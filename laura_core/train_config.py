@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from omegaconf import MISSING, OmegaConf
 
+from laura_core.codec import CodecSpec
 from laura_core.config import load_config, to_dict
 from laura_core.data import DataConfig
 from laura_core.distributed import STRATEGIES, DistributedConfig
@@ -18,12 +19,31 @@ from laura_core.errors import ConfigError
 from laura_core.model import ModelConfig, load_model_config
 
 PARTS = ("encoder", "backbone")
+KINDS = ("lm", "codec", "vocoder")
 
 
 @dataclass
 class TokenizerConfig:
     name: str = "sentencepiece"
     options: dict[str, Any] = field(default_factory=dict)  # e.g. {model: exp/tokenizer/tokenizer.model}
+
+
+@dataclass
+class ComponentSpec:
+    """A component by registry name, with a ``size`` preset and ``options`` on top of it."""
+
+    name: str = ""
+    size: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GanConfig:
+    """The codec's discriminator (kind codec)."""
+
+    start_step: int = 0  # steps of reconstruction losses alone before the discriminator joins
+    lr_scale: float = 1.0  # the discriminator's learning rate relative to optim.lr
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.9])
 
 
 @dataclass
@@ -49,11 +69,16 @@ class InitConfig:
 
 @dataclass
 class TrainConfig:
-    kind: str = "lm"  # what is trained: lm (codec and vocoder to come)
+    kind: str = "lm"  # what is trained: lm (LauraGPT), codec, or vocoder
     exp_dir: str = MISSING
     model_size: str = ""  # a named model config or YAML that ``model`` overrides; "" = model alone
     model: ModelConfig = field(default_factory=ModelConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    # kind codec: the codec to train (name, size, options); kinds lm and vocoder: path = a trained codec
+    # directory, whose identity every checkpoint records (an LM needs one for its codec-output tasks)
+    codec: CodecSpec = field(default_factory=CodecSpec)
+    vocoder: ComponentSpec = field(default_factory=ComponentSpec)  # kind vocoder: e.g. name onestep, size tiny
+    gan: GanConfig = field(default_factory=GanConfig)
     data: DataConfig = field(default_factory=DataConfig)
     valid: DataConfig | None = None
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -70,7 +95,7 @@ class TrainConfig:
     best_mode: str = "min"  # min: lower is better (losses); max: higher is better (accuracies)
     seed: int = 0  # parameters init, dropout; the data order follows data.seed
     resume: bool = False  # continue from the newest valid checkpoint in exp_dir
-    precision: str = "fp32"  # or "bf16": autocast where the device supports it
+    precision: str = "fp32"  # or "bf16" / "fp16" (with loss scaling): autocast where the device supports it
     num_workers: int = 0  # data loading processes
     distributed: DistributedConfig = field(default_factory=DistributedConfig)  # under torchrun
 
@@ -88,8 +113,18 @@ def load_train_config(path: str | Path | None, overrides: Sequence[str] = ()) ->
 
 
 def check(cfg: TrainConfig) -> None:
-    if cfg.precision not in ("fp32", "bf16"):
-        raise ConfigError(f"precision {cfg.precision!r}: expected fp32 or bf16")
+    if cfg.precision not in ("fp32", "bf16", "fp16"):
+        raise ConfigError(f"precision {cfg.precision!r}: expected fp32, bf16 or fp16")
+    if cfg.kind not in KINDS:
+        raise ConfigError(f"kind {cfg.kind!r}: expected one of {', '.join(KINDS)}")
+    if cfg.distributed.strategy == "fsdp" and cfg.kind != "lm":
+        raise ConfigError(f"distributed.strategy fsdp shards the LM's backbone; train a {cfg.kind} with ddp")
+    if cfg.kind in ("lm", "vocoder") and cfg.codec.name and not cfg.codec.path:
+        raise ConfigError(f"kind {cfg.kind} uses a trained codec: set codec.path to its directory, not codec.name")
+    if cfg.kind == "codec" and not cfg.codec.name:
+        raise ConfigError("kind codec: set codec.name (e.g. laura_codec) and optionally codec.size and codec.options")
+    if cfg.kind == "vocoder" and not (cfg.vocoder.name and cfg.codec.path):
+        raise ConfigError("kind vocoder: set vocoder.name (e.g. onestep) and codec.path (a trained codec directory)")
     if cfg.optim.decay not in ("cosine", "linear"):
         raise ConfigError(f"optim.decay {cfg.optim.decay!r}: expected cosine or linear")
     if len(cfg.optim.betas) != 2:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Iterable
 import torch
 from torch import nn
 
+from laura_core.codec import load_codec
 from laura_core.data import DataBatch, DataConfig, LauraDataset, make_sampler, mix_tasks
 from laura_core.errors import ConfigError
 from laura_core.io import write_json
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from laura_core.registry import Registry
 
 TOKENIZER_FILE = "tokenizer.json"
+CODEC_FILE = "codec.json"  # the identity of the codec whose tokens the model speaks ("" = none)
 
 
 class LanguageModelKind:
@@ -37,6 +39,17 @@ class LanguageModelKind:
             # The text range is exactly the tokenizer's vocabulary (a trained sentencepiece model may have
             # fewer pieces than asked for), so the model never emits a text id the tokenizer cannot decode.
             model_cfg = dataclasses.replace(model_cfg, text_vocab_size=self.tokenizer.vocab_size)
+        self.codec_identity = ""
+        tasks = {spec.task for spec in cfg.data.tasks}
+        speaking = sorted(t for t in tasks if t in registry.tasks() and registry.task(t).output is Modality.CODEC)
+        if cfg.codec.path:
+            # The codec fixes the codec range, and its identity goes into every checkpoint and is checked
+            # against the codes' own: codes from another codec are other tokens.
+            codec, self.codec_identity = load_codec(cfg.codec.path, registry)
+            model_cfg = dataclasses.replace(model_cfg, codec_size=codec.codebook_size)
+        elif speaking:
+            raise ConfigError(f"tasks {', '.join(speaking)} output codec tokens: set codec.path to the codec "
+                              f"directory that made their codes")
         self.model = build_model(model_cfg, registry)
         self.tasks = {name: registry.task(name) for name in self.model.layout.tasks}
         for part in PARTS:
@@ -47,9 +60,12 @@ class LanguageModelKind:
     def data(self, cfg: DataConfig, world_size: int = 1, rank: int = 0) -> tuple[object, torch.utils.data.Dataset]:
         """A sampler of cut batches (this rank's share) and the dataset that turns one into a ``DataBatch``."""
         sampler = make_sampler(mix_tasks(cfg, self.tasks), cfg, world_size, rank)
-        return sampler, LauraDataset(self.tasks, self.tokenizer, self.model.layout, cfg)
+        return sampler, LauraDataset(self.tasks, self.tokenizer, self.model.layout, cfg, self.codec_identity)
 
-    def step(self, batch: DataBatch, model: nn.Module) -> tuple[ModelOutput, int]:
+    def param_groups(self) -> list[dict]:
+        return [{"name": "model", "params": list(self.model.parameters())}]
+
+    def step(self, batch: DataBatch, model: nn.Module, step: int = 0) -> tuple[ModelOutput, int]:
         """The batch's loss and per-task stats, and the sequence positions it cost; ``model`` runs the
         forward (``self.model`` or its distributed wrapper)."""
         collated = self.model.collate(batch.items)
@@ -82,9 +98,10 @@ class LanguageModelKind:
         """A model directory ``load_model`` reads, with weights ``state``, plus the tokenizer it was trained with."""
         save_model(self.model, self.cfg.model, directory, state)
         write_json(directory / TOKENIZER_FILE, {"identity": self.tokenizer.identity()})
+        write_json(directory / CODEC_FILE, {"identity": self.codec_identity})
 
     def load(self, directory: Path) -> None:
-        """Load saved weights, refusing a checkpoint made with another layout or tokenizer."""
+        """Load saved weights, refusing a checkpoint made with another layout, tokenizer or codec."""
         from safetensors.torch import load_file
 
         # The tokenizer first: another tokenizer also changes the layout, and is the clearer reason.
@@ -92,6 +109,10 @@ class LanguageModelKind:
         if theirs != self.tokenizer.identity():
             raise ConfigError(f"tokenizer mismatch: the config's is {self.tokenizer.identity()}, "
                               f"{directory / TOKENIZER_FILE} has {theirs}")
+        theirs = json.loads((directory / CODEC_FILE).read_text())["identity"]
+        if theirs != self.codec_identity:
+            raise ConfigError(f"codec mismatch: the config's codec is {self.codec_identity or 'none'}, "
+                              f"{directory / CODEC_FILE} has {theirs or 'none'}")
         saved = VocabLayout.from_dict(json.loads((directory / LAYOUT_FILE).read_text()))
         self.model.layout.check_same(saved, str(directory / LAYOUT_FILE))
         self.model.load_state_dict(load_file(str(directory / MODEL_FILE)))

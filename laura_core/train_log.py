@@ -19,15 +19,23 @@ class Meter:
 
     stats: dict[str, TaskStats] = field(default_factory=dict)
     positions: int = 0
+    sums: dict[str, float] = field(default_factory=dict)  # other values, summed over batches
+    counts: dict[str, int] = field(default_factory=dict)
     start: float = field(default_factory=time.perf_counter)
 
-    def add(self, stats: dict[str, TaskStats], positions: int = 0) -> None:
+    def add(self, stats: dict[str, TaskStats], positions: int = 0, values: dict[str, float] | None = None,
+            counts: dict[str, int] | None = None) -> None:
+        """Add a batch's stats and its ``values`` (batch means; ``counts`` says how many batches a
+        value already sums, when adding another meter's sums)."""
         for task, s in stats.items():
-            mine = self.stats.setdefault(task, TaskStats())
+            mine = self.stats.setdefault(task, TaskStats(has_accuracy=s.has_accuracy))
             mine.loss_sum += s.loss_sum
             mine.tokens += s.tokens
             mine.correct += s.correct
         self.positions += positions
+        for key, value in (values or {}).items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+            self.counts[key] = self.counts.get(key, 0) + (counts or {}).get(key, 1)
 
     def values(self) -> dict[str, float]:
         """Overall and per-task (``<task>/loss``, ``<task>/acc``) loss and token accuracy."""
@@ -35,7 +43,9 @@ class Meter:
         out = {"loss": sum(s.loss_sum for s in self.stats.values()) / max(tokens, 1)}
         for task, s in sorted(self.stats.items()):
             out[f"{task}/loss"] = s.loss_sum / max(s.tokens, 1)
-            out[f"{task}/acc"] = s.correct / max(s.tokens, 1)
+            if s.has_accuracy:
+                out[f"{task}/acc"] = s.correct / max(s.tokens, 1)
+        out.update({key: total / self.counts[key] for key, total in sorted(self.sums.items())})
         if self.positions:
             out["tokens_per_s"] = self.positions / (time.perf_counter() - self.start)
         return out

@@ -56,9 +56,18 @@ class ConformerConfig:
         check(self.subsampling in (4, 8, 16), "subsampling", "must be 4, 8 or 16")
 
 
-def _valid(lengths: torch.Tensor, size: int) -> torch.Tensor:
+def lengths_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
     """``[B, size]`` bool, True at the real positions of each item."""
     return torch.arange(size, device=lengths.device) < lengths[:, None]
+
+
+def rope_tables(length: int, head_dim: int, device: torch.device, dtype: torch.dtype
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotary cos/sin ``[length, head_dim / 2]`` for positions ``0..length-1``, as the blocks take them."""
+    half = head_dim // 2
+    inv_freq = 10000.0 ** -(torch.arange(half, device=device) / half)
+    angles = torch.arange(length, device=device)[:, None] * inv_freq
+    return angles.cos().to(dtype), angles.sin().to(dtype)
 
 
 class Subsampling(nn.Module):
@@ -78,7 +87,7 @@ class Subsampling(nn.Module):
         x = x.unsqueeze(1)  # [B, 1, F, n_mels]
         for conv in self.convs:
             x, lengths = F.relu(conv(x)), (lengths + 1) // 2
-            x = x.masked_fill(~_valid(lengths, x.shape[2])[:, None, :, None], 0.0)
+            x = x.masked_fill(~lengths_mask(lengths, x.shape[2])[:, None, :, None], 0.0)
         b, c, t, f = x.shape
         return self.proj(x.transpose(1, 2).reshape(b, t, c * f)), lengths
 
@@ -186,11 +195,11 @@ class ConformerEncoder(AudioEncoder):
         left = (self.frame - self.hop) // 2  # centres frame t on hop t
         right = max(self.frame - self.hop - left, self.frame - left - wav.shape[1])  # at least one frame
         with torch.autocast(wav.device.type, enabled=False):  # log-mels in float32 even under autocast
-            wav = wav.float().masked_fill(~_valid(wav_lengths, wav.shape[1]), 0.0)
+            wav = wav.float().masked_fill(~lengths_mask(wav_lengths, wav.shape[1]), 0.0)
             frames = F.pad(wav, (left, right)).unfold(1, self.frame, self.hop)
             power = torch.fft.rfft(frames * self.window.float(), dim=-1).abs().square()
             feats = (power @ self.mel_fb.float()).clamp_min(1e-10).log()[:, : int(lengths.max())]
-            valid = _valid(lengths, feats.shape[1])[..., None]
+            valid = lengths_mask(lengths, feats.shape[1])[..., None]
             if self.config.cmvn:
                 n = lengths.clamp_min(1)[:, None, None]
                 mean = feats.masked_fill(~valid, 0.0).sum(1, keepdim=True) / n
@@ -201,11 +210,11 @@ class ConformerEncoder(AudioEncoder):
     def forward_features(self, feats: torch.Tensor, feat_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = F.pad(feats, (0, 0, 0, max(0, 1 - feats.shape[1])))  # the convolutions need one frame
         feats = feats.to(self.subsample.proj.weight.dtype)
-        feats = feats.masked_fill(~_valid(feat_lengths, feats.shape[1])[..., None], 0.0)
+        feats = feats.masked_fill(~lengths_mask(feat_lengths, feats.shape[1])[..., None], 0.0)
         x, lengths = self.subsample(feats, feat_lengths)
         # An empty item attends to its first (padding) frame: attending to nothing would give NaN.
-        valid = _valid(lengths.clamp_min(1), x.shape[1])
-        rope = self._rope(x)
+        valid = lengths_mask(lengths.clamp_min(1), x.shape[1])
+        rope = rope_tables(x.shape[1], self.config.d_model // self.config.n_heads, x.device, x.dtype)
         for block in self.blocks:
             x = block(x, valid, rope)
         return self.adapter(x[:, : int(lengths.max())]), lengths
@@ -213,13 +222,6 @@ class ConformerEncoder(AudioEncoder):
     def output_lengths(self, wav_lengths: torch.Tensor) -> torch.Tensor:
         s = self.config.subsampling
         return (wav_lengths // self.hop + s - 1) // s
-
-    def _rope(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rotary cos/sin ``[T, Dh/2]`` for the positions of ``x [B, T, D]``, in its dtype."""
-        half = self.config.d_model // self.config.n_heads // 2
-        inv_freq = 10000.0 ** -(torch.arange(half, device=x.device) / half)
-        angles = torch.arange(x.shape[1], device=x.device)[:, None] * inv_freq
-        return angles.cos().to(x.dtype), angles.sin().to(x.dtype)
 
     def load_pretrained(self, path: str) -> None:
         """Load weights from a safetensors state dict. Every encoder weight must be there; the adapter

@@ -5,6 +5,7 @@ import pytest
 import yaml
 from lhotse import CutSet
 
+from laura_core.cli import main
 from tests.conftest import write_wav
 from tests.core.test_validate import audio_cut, text_cut
 
@@ -18,7 +19,8 @@ SENTENCES = [
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, registry) -> Path:
     """A training YAML over asr (audio -> text), mt (text -> text) and tts (text -> codec) cuts of
-    tones and noise, with a tiny SentencePiece tokenizer and the tiny model."""
+    tones and noise, with a tiny SentencePiece tokenizer, the tiny model and a tiny codec, whose codes
+    ``laura codec encode`` attached to the tts cuts."""
     root = tmp_path_factory.mktemp("train")
     rng = np.random.default_rng(0)
     cuts: dict[str, list] = {"asr": [], "mt": [], "tts": []}
@@ -29,18 +31,23 @@ def setup(tmp_path_factory, registry) -> Path:
         path = write_wav(root / "wav" / f"{i}.wav", wav)
         cuts["asr"].append(audio_cut(path, f"a{i}", text))
         cuts["mt"].append(text_cut(f"m{i}", text, translation=SENTENCES[(i + 1) % len(SENTENCES)]))
-        codes = [(7 * i + 3 * j) % 1024 for j in range(int(25 * seconds))]
-        cuts["tts"].append(audio_cut(path, f"t{i}", text, codes=codes))
+        cuts["tts"].append(audio_cut(path, f"t{i}", text))
     tasks = []
     for name, task_cuts in cuts.items():
         path = root / name / "train.jsonl.gz"
         path.parent.mkdir()
         CutSet(task_cuts).to_file(path)
         tasks.append({"task": name, "manifest": str(path)})
+    codec_dir = root / "codec"
+    assert main(["codec", "export", "laura_codec", str(codec_dir), "--size", "tiny"]) == 0
+    coded = root / "tts" / "coded.jsonl.gz"
+    assert main(["codec", "encode", "--codec", str(codec_dir), tasks[2]["manifest"], str(coded)]) == 0
+    tasks[2]["manifest"] = str(coded)
     trainer = registry.component("tokenizer", "sentencepiece").obj.train
     spm = trainer(SENTENCES, root / "tokenizer", vocab_size=60)
     conf = {
         "model_size": "tiny",
+        "codec": {"path": str(codec_dir)},
         "tokenizer": {"name": "sentencepiece", "options": {"model": str(spm)}},
         "data": {"tasks": tasks, "max_duration": 4.0, "num_buckets": 2},
         "valid": {"tasks": tasks[:2], "max_duration": 6.0, "num_buckets": 2, "shuffle": False},

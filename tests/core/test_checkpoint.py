@@ -34,11 +34,12 @@ def copy_of(trained: Path, tmp_path: Path) -> Path:
 def test_a_checkpoint_holds_a_model_trainer_state_and_hashes(trained):
     last = list_checkpoints(trained / "checkpoints")[-1]
     assert sorted(p.name for p in last.iterdir()) == sorted(
-        ["config.yaml", "layout.json", MANIFEST, MODEL_FILE, "tokenizer.json", "train.yaml", STATE])
+        ["codec.json", "config.yaml", "layout.json", MANIFEST, MODEL_FILE, "tokenizer.json", "train.yaml", STATE])
     manifest = verify_checkpoint(last)
-    assert manifest["step"] == 4 and MANIFEST not in manifest["files"] and len(manifest["files"]) == 6
+    assert manifest["step"] == 4 and MANIFEST not in manifest["files"] and len(manifest["files"]) == 7
+    assert json.loads((last / "codec.json").read_text())["identity"].startswith("laura_codec-")
     state = load_state(last / STATE)
-    assert state["step"] == 4 and set(state) == {"step", "optimizer", "data", "rng"}
+    assert state["step"] == 4 and set(state) == {"step", "optimizer", "data", "rng", "scaler"}
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
@@ -75,6 +76,17 @@ def test_a_checkpoint_of_another_layout_is_refused(trained, tmp_path):
     exp_dir = copy_of(trained, tmp_path)
     cfg = config(setup_path(trained), exp_dir, "resume=true", "max_steps=6", "model.tasks=[asr,mt,tts]")
     with pytest.raises(LayoutMismatchError, match=r"tasks: expected \('asr', 'mt', 'tts'\), .*layout.json has \('aac'"):
+        train(cfg)
+
+
+def test_a_checkpoint_of_another_codec_is_refused(trained, tmp_path):
+    exp_dir = copy_of(trained, tmp_path)
+    other = tmp_path / "other_codec"
+    assert cli_main(["codec", "export", "laura_codec", str(other), "--size", "tiny", "--seed", "1"]) == 0
+    cfg = config(setup_path(trained), exp_dir, "resume=true", "max_steps=6", f"codec.path={other}")
+    # The manifests' codes are not the other codec's either; the checkpoint is checked first.
+    with pytest.raises(ConfigError, match=r"codec mismatch: the config's codec is laura_codec-\w+, "
+                                          r".*codec.json has laura_codec-\w+"):
         train(cfg)
 
 

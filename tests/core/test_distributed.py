@@ -150,3 +150,18 @@ def test_torchrun_trains_saves_once_and_resumes(setup, tmp_path, strategy):
     state = torch.load(checkpoints / "step_00000003" / "trainer.pt", weights_only=True)
     assert len(state["rng"]) == 2 and state["optimizer"]["state"]
     assert json.loads((checkpoints / "step_00000003" / "manifest.json").read_text())["step"] == 3
+
+
+def test_torchrun_trains_a_codec_with_its_discriminator_under_ddp(setup, tmp_path, registry):
+    from laura_core.codec import load_codec
+    from tests.core.test_codec import setup_values
+
+    asr = setup_values(setup)["manifest"]["asr"]
+    exp_dir = tmp_path / "codec"
+    torchrun(setup, exp_dir, "kind=codec", "codec.path=''", "codec.name=laura_codec", "codec.size=tiny",
+             f"data.tasks=[{{task: asr, manifest: {asr}}}]", "data.segment=0.2", "data.max_cuts=2",
+             "gan.start_step=1", "max_steps=3", "save_every=3", "valid_every=0")
+    records = [r for r in log_records(exp_dir) if r["split"] == "train"]
+    assert [r["step"] for r in records] == [1, 2, 3] and "codec/disc" in records[-1]
+    codec, identity = load_codec(exp_dir / "checkpoints" / "step_00000003", registry)
+    assert identity.startswith("laura_codec-")

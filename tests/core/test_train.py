@@ -46,8 +46,9 @@ def test_model_size_fills_the_model_and_yaml_keys_override_it(setup, tmp_path):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("kind=codec", "kind 'codec' cannot be trained yet"),
-    ("precision=fp16", "precision 'fp16'"),
+    ("kind=gan", "kind 'gan': expected one of lm, codec, vocoder"),
+    ("kind=codec", "kind codec: set codec.name"),
+    ("precision=fp8", "precision 'fp8'"),
     ("freeze=[decoder]", "freeze ['decoder']"),
     ("optim.accum_steps=0", "optim.accum_steps must be at least 1"),
     ("max_stepz=3", "max_stepz"),
@@ -55,6 +56,11 @@ def test_model_size_fills_the_model_and_yaml_keys_override_it(setup, tmp_path):
 def test_bad_configs_are_one_line_errors(setup, tmp_path, override, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         train(config(setup, tmp_path, override))
+
+
+def test_fsdp_shards_only_the_lm(setup, tmp_path):
+    with pytest.raises(ConfigError, match="train a codec with ddp"):
+        train(config(setup, tmp_path, "distributed.strategy=fsdp", "kind=codec", "codec.name=laura_codec"))
 
 
 def test_missing_data_is_a_one_line_error(setup, tmp_path):
@@ -131,7 +137,7 @@ def test_cli_trains_end_to_end(setup, tmp_path):
     assert run.returncode == 0, run.stderr
     assert f"wrote {exp_dir / 'checkpoints' / 'step_00000002'}" in run.stdout
     assert (exp_dir / "config.yaml").is_file() and (exp_dir / "log.jsonl").is_file()
-    for option, message in (("kind=vocoder", "kind 'vocoder'"), ("max_steps=3", "already holds checkpoints")):
+    for option, message in (("kind=vocoder", "kind vocoder: set vocoder.name"), ("max_steps=3", "already holds checkpoints")):
         bad = subprocess.run([sys.executable, "-m", "laura_core", "train", str(setup), f"exp_dir={exp_dir}", option],
                              capture_output=True, text=True, cwd=REPO)
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and message in bad.stderr

@@ -1,0 +1,229 @@
+"""``laura codec encode`` / ``decode``: audio -> codec codes -> audio, for manifests and wav directories.
+
+    manifest -> manifest     each cut's target audio (``--field``: audio, or clean for se) is encoded;
+                             the cut gets ``codes`` (first group, what the LM predicts) and ``codec``
+                             (the codec's identity) in its custom fields
+    wav dir  -> codes dir    every *.wav (recursively) -> <same relative path>.npy, all groups ``[n_q, T]``
+    codes dir -> wav dir     every *.npy -> <same relative path>.wav at the codec's rate
+
+Encoding batches items of similar length, padded with silence: ``laura_codec`` gives each item the
+codes it gets alone (its convolutions pad with zeros and its LSTM runs forwards; EnCodec does for
+items of at least 7 frames). Decoding batches only codes of the same length. Every output is
+written atomically; an interrupted run resumes: finished files are kept, and a manifest's finished
+cuts are kept in ``DST.partial.jsonl`` until the manifest is complete.
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from laura_core.audio import read_audio
+from laura_core.errors import ConfigError, DataError
+from laura_core.interfaces import Codec
+from laura_core.io import atomic_write_bytes, write_json
+from laura_core.manifest import CODEC, CODES, field_recording, read_cuts
+
+IDENTITY_FILE = "codec.json"  # in a codes directory: which codec made them
+
+
+def batches_by_length(lengths: dict[str, int], max_samples: int) -> Iterator[list[str]]:
+    """Keys in order of length, grouped so a batch's padded size (count x longest) stays under
+    ``max_samples`` (a longer item goes alone)."""
+    batch: list[str] = []
+    for key in sorted(lengths, key=lambda k: (lengths[k], k)):
+        if batch and (len(batch) + 1) * lengths[key] > max_samples:
+            yield batch
+            batch = []
+        batch.append(key)
+    if batch:
+        yield batch
+
+
+@torch.no_grad()
+def encode_waves(codec: Codec, waves: Sequence[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
+    """Waveforms at the codec's rate -> codes ``[n_q, T]`` each (T = the codec's frames for its length)."""
+    longest = max(len(w) for w in waves)
+    batch = torch.zeros(len(waves), 1, longest)
+    for b, w in enumerate(waves):
+        batch[b, 0, :len(w)] = torch.from_numpy(w)
+    codes = codec.encode(batch.to(device)).cpu()
+    return [codes[b, :, :codec.frames(len(w))].numpy() for b, w in enumerate(waves)]
+
+
+@torch.no_grad()
+def decode_codes(codec: Codec, codes: Sequence[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
+    """Codes ``[n, T]`` each -> waveforms of ``T * hop_length`` samples. Decoders look ahead, so
+    only codes of the same length share a batch: padding would change the end of the audio."""
+    out: list[np.ndarray | None] = [None] * len(codes)
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, c in enumerate(codes):
+        by_shape.setdefault(c.shape, []).append(i)
+    for indices in by_shape.values():
+        batch = torch.from_numpy(np.stack([codes[i] for i in indices]).astype(np.int64))
+        wav = codec.decode(batch.to(device)).cpu()
+        for b, i in enumerate(indices):
+            out[i] = wav[b, 0].numpy()
+    return out
+
+
+def check_codes(codes: np.ndarray, codec: Codec, where: str) -> None:
+    if codes.ndim != 2 or not 1 <= codes.shape[0] <= codec.n_q or codes.shape[1] == 0:
+        raise DataError(f"{where}: expected codes [n, T] with 1 <= n <= {codec.n_q}, got shape {codes.shape}")
+    if not np.issubdtype(codes.dtype, np.integer) or codes.min() < 0 or codes.max() >= codec.codebook_size:
+        raise DataError(f"{where}: codes must be integers in [0, {codec.codebook_size})")
+
+
+# -- directories -------------------------------------------------------------------------------
+
+
+def _claim(dst: Path, identity: str) -> None:
+    """Mark ``dst`` as holding this codec's codes; refuse a folder of another codec's."""
+    marker = dst / IDENTITY_FILE
+    if marker.is_file():
+        theirs = json.loads(marker.read_text())["identity"]
+        if theirs != identity:
+            raise ConfigError(f"{dst} holds codes of codec {theirs}, not {identity}: use another folder")
+    else:
+        write_json(marker, {"identity": identity})
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _save_wav(path: Path, wav: np.ndarray, sample_rate: int) -> None:
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, wav, sample_rate, format="WAV", subtype="FLOAT")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _jobs(src: Path, dst: Path, pattern: str, suffix: str) -> list[tuple[Path, Path]]:
+    if not src.is_dir():
+        raise DataError(f"{src}: not a directory")
+    files = sorted(src.rglob(pattern))
+    if not files:
+        raise DataError(f"{src}: no {pattern} files")
+    return [(f, (dst / f.relative_to(src)).with_suffix(suffix)) for f in files]
+
+
+def _run(jobs: list[tuple[Path, Path]], load: Callable[[Path], np.ndarray], size: Callable[[np.ndarray], int],
+         convert: Callable[[list[np.ndarray]], list[np.ndarray]], save: Callable[[Path, np.ndarray], None],
+         max_size: int, progress: Callable[[int, int], None] | None) -> int:
+    """Convert the jobs whose output is missing, in batches of similar size; returns how many ran."""
+    todo = [(s, d) for s, d in jobs if not d.is_file()]
+    loaded = {str(s): load(s) for s, _ in todo}
+    out_of = {str(s): d for s, d in todo}
+    done = 0
+    for keys in batches_by_length({k: size(v) for k, v in loaded.items()}, max_size):
+        for key, result in zip(keys, convert([loaded[k] for k in keys])):
+            save(out_of[key], result)
+        done += len(keys)
+        if progress is not None:
+            progress(done, len(todo))
+    return len(todo)
+
+
+def encode_dir(codec: Codec, identity: str, src: Path, dst: Path, batch_seconds: float = 60.0,
+               device: str = "cpu", progress=None) -> int:
+    """Every wav under ``src`` -> codes ``.npy`` under ``dst``; returns how many were encoded (not skipped)."""
+    jobs = _jobs(Path(src), Path(dst), "*.wav", ".npy")
+    _claim(Path(dst), identity)
+    dtype = np.int16 if codec.codebook_size <= 2 ** 15 else np.int32
+    return _run(jobs, lambda p: read_audio(p, codec.sample_rate)[0], len,
+                lambda waves: [c.astype(dtype) for c in encode_waves(codec, waves, device)],
+                _save_npy, int(batch_seconds * codec.sample_rate), progress)
+
+
+def decode_dir(codec: Codec, identity: str, src: Path, dst: Path, batch_seconds: float = 60.0,
+               device: str = "cpu", progress=None) -> int:
+    """Every codes ``.npy`` under ``src`` -> a wav under ``dst``; refuses codes of another codec."""
+    marker = Path(src) / IDENTITY_FILE
+    if marker.is_file() and json.loads(marker.read_text())["identity"] != identity:
+        raise ConfigError(f"{src} holds codes of codec {json.loads(marker.read_text())['identity']}, not {identity}")
+    jobs = _jobs(Path(src), Path(dst), "*.npy", ".wav")
+
+    def load(path: Path) -> np.ndarray:
+        try:
+            codes = np.load(path, allow_pickle=False)
+        except Exception as e:  # numpy raises several types for damaged files
+            raise DataError(f"{path}: cannot read codes ({e})") from None
+        check_codes(codes, codec, str(path))
+        return codes
+
+    return _run(jobs, load, lambda c: c.shape[1] * codec.hop_length,
+                lambda codes: decode_codes(codec, codes, device),
+                lambda path, wav: _save_wav(path, wav, codec.sample_rate),
+                int(batch_seconds * codec.sample_rate), progress)
+
+
+# -- manifests ---------------------------------------------------------------------------------
+
+
+def _partial_records(path: Path) -> dict[str, dict]:
+    """The cuts finished by an interrupted run (a torn last line is ignored)."""
+    done: dict[str, dict] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            done[record["id"]] = record
+    return done
+
+
+def encode_manifest(codec: Codec, identity: str, src: Path, dst: Path, field: str = "audio",
+                    batch_seconds: float = 60.0, device: str = "cpu", progress=None) -> int:
+    """A copy of manifest ``src`` at ``dst`` whose cuts carry the first-group codes of their ``field``
+    audio and the codec identity; returns how many cuts were encoded (not resumed)."""
+    from lhotse import CutSet
+
+    src, dst = Path(src), Path(dst)
+    if dst.resolve() == src.resolve():
+        raise ConfigError(f"{dst}: write the coded manifest next to the source, not over it")
+    cuts = read_cuts(src).to_eager()
+    partial = dst.with_name(dst.name + ".partial.jsonl")
+    done = _partial_records(partial)
+    stale = [rid for rid, r in done.items() if r.get("custom", {}).get(CODEC) != identity]
+    if stale:
+        raise ConfigError(f"{partial} holds cuts coded by another codec (e.g. {stale[0]!r}): remove it")
+    waves: dict[str, np.ndarray] = {}
+    for cut in cuts:
+        if cut.id in done:
+            continue
+        recording = field_recording(cut, field)
+        if recording is None:
+            raise DataError(f"{src}: cut {cut.id!r}, field {field!r}: no recording to encode")
+        try:
+            audio = recording.resample(codec.sample_rate).load_audio()
+        except Exception as e:  # lhotse and its audio backends raise several types
+            raise DataError(f"{src}: cut {cut.id!r}, field {field!r}: cannot load audio ({e})") from None
+        waves[cut.id] = audio.mean(0).astype(np.float32)
+    by_id = {cut.id: cut for cut in cuts}
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    with open(partial, "a", encoding="utf-8") as out:
+        finished = 0
+        for ids in batches_by_length({k: len(v) for k, v in waves.items()}, int(batch_seconds * codec.sample_rate)):
+            for rid, codes in zip(ids, encode_waves(codec, [waves[i] for i in ids], device)):
+                cut = by_id[rid].with_custom(CODES, codes[0].tolist()).with_custom(CODEC, identity)
+                done[rid] = cut.to_dict()
+                out.write(json.dumps(done[rid]) + "\n")
+            out.flush()
+            finished += len(ids)
+            if progress is not None:
+                progress(finished, len(waves))
+    coded = CutSet.from_dicts(done[cut.id] for cut in cuts)  # the source's order
+    tmp = dst.with_name(f".{dst.name}.tmp{''.join(dst.suffixes)}")
+    coded.to_file(tmp)
+    tmp.replace(dst)
+    partial.unlink()
+    return len(waves)

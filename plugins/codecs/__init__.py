@@ -1,0 +1,1 @@
+"""Audio codecs: components of kind ``codec``."""

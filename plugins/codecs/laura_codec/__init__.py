@@ -1,0 +1,30 @@
+"""``laura_codec``: the FunCodec-style codec LauraGPT uses (SEANet + residual VQ + MS-STFT discriminator).
+
+Modules: ``config`` (options; the defaults are the paper's), ``seanet`` (encoder/decoder), ``quantizer``
+(EMA residual VQ), ``discriminator`` (multi-scale STFT), ``losses``, ``model`` (``LauraCodec``).
+"""
+from __future__ import annotations
+
+from laura_core import hookimpl
+
+from .config import LauraCodecConfig
+from .model import LauraCodec
+
+__all__ = ["LauraCodec", "LauraCodecConfig", "SIZES"]
+
+# Named presets; "paper" is the dataclass defaults (57-58M generator parameters, 25 frames/s).
+SIZES: dict[str, dict] = {
+    # A few tens of thousands of parameters, hop 32 (500 frames/s): CPU tests in seconds.
+    "tiny": dict(channels=4, strides=[4, 4, 2], dim=16, lstm_layers=1, n_q=4, codebook_size=64,
+                 quantizer_dropout=[1, 2, 4], kmeans_iters=5, disc_n_ffts=[128, 256, 64], disc_filters=4,
+                 disc_dilations=[1, 2], mel_windows=[32, 64, 128, 256], n_mels=32),
+    "paper": {},
+}
+
+
+@hookimpl
+def register_components(register):
+    register("codec", "laura_codec", LauraCodec,
+             description="FunCodec-style codec of LauraGPT: SEANet encoder/decoder, EMA residual VQ with "
+                         "structured dropout, multi-scale STFT discriminator",
+             config=LauraCodecConfig, sizes=SIZES)

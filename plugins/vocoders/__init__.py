@@ -1,0 +1,1 @@
+"""Codec vocoders: components of kind ``vocoder``."""
