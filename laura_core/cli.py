@@ -180,9 +180,10 @@ def _codec(args: argparse.Namespace):
 
 
 def _progress(label: str):
+    """A counter on a terminal; nothing in logs (the command reports the total at the end)."""
     def report(done: int, total: int) -> None:
         print(f"\r{label} {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
-    return report
+    return report if sys.stderr.isatty() else None
 
 
 def cmd_codec_encode(args: argparse.Namespace) -> int:

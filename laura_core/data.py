@@ -77,8 +77,9 @@ class DataBatch:
 # -- the stream of cuts -------------------------------------------------------------------------
 
 
-def mix_tasks(cfg: DataConfig, tasks: Mapping[str, Task]) -> "CutSet":
-    """One lazy stream of every task's valid cuts, each tagged with its task."""
+def mix_tasks(cfg: DataConfig, tasks: Mapping[str, Task], require_codes: bool = True) -> "CutSet":
+    """One lazy stream of every task's valid cuts, each tagged with its task. Audio-output tasks need
+    their targets' codes, unless ``require_codes`` is off (codec training reads audio only)."""
     from lhotse import CutSet
 
     if not cfg.tasks:
@@ -92,7 +93,7 @@ def mix_tasks(cfg: DataConfig, tasks: Mapping[str, Task]) -> "CutSet":
             raise ConfigError(f"the data config names task {spec.task!r}, which is not one of {known}")
         task = tasks[spec.task]
         options = cfg.validation
-        if task.output is Modality.CODEC:  # training reads the target's codes
+        if task.output is Modality.CODEC and require_codes:  # training reads the target's codes
             options = dataclasses.replace(options, require_codes=True)
         cuts, report = filter_valid(read_cuts(spec.manifest), task, options, spec.manifest)
         size = report.checked - report.bad

@@ -133,7 +133,7 @@ class CodecKind:
                         and self.tasks[spec.task].output is Modality.TEXT)
         if silent:
             raise ConfigError(f"tasks {', '.join(silent)} have no audio to train a codec on")
-        return EpochBatches(make_sampler(mix_tasks(cfg, self.tasks), cfg, world_size, rank)), \
+        return EpochBatches(make_sampler(mix_tasks(cfg, self.tasks, require_codes=False), cfg, world_size, rank)), \
             Clips(cfg.segment, cfg.sample_rate, cfg.seed)
 
     def param_groups(self) -> list[dict[str, Any]]:

@@ -121,6 +121,8 @@ def check(cfg: TrainConfig) -> None:
         raise ConfigError(f"distributed.strategy fsdp shards the LM's backbone; train a {cfg.kind} with ddp")
     if cfg.kind in ("lm", "vocoder") and cfg.codec.name and not cfg.codec.path:
         raise ConfigError(f"kind {cfg.kind} uses a trained codec: set codec.path to its directory, not codec.name")
+    if cfg.valid_decode and cfg.kind != "lm":
+        raise ConfigError(f"valid_decode decodes LM outputs; kind {cfg.kind} validates its loss only")
     if cfg.kind == "codec" and not cfg.codec.name:
         raise ConfigError("kind codec: set codec.name (e.g. laura_codec) and optionally codec.size and codec.options")
     if cfg.kind == "vocoder" and not (cfg.vocoder.name and cfg.codec.path):

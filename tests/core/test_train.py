@@ -58,6 +58,13 @@ def test_bad_configs_are_one_line_errors(setup, tmp_path, override, message):
         train(config(setup, tmp_path, override))
 
 
+def test_fp16_trains_with_loss_scaling_and_saves_the_scaler(setup, tmp_path):
+    final = train(config(setup, tmp_path, "precision=fp16", "max_steps=2", "valid_every=0"))
+    state = torch.load(final / "trainer.pt", weights_only=True)
+    assert state["scaler"]["scale"] > 0 and state["step"] == 2
+    assert all(torch.isfinite(v).all() for v in weights(final).values())
+
+
 def test_fsdp_shards_only_the_lm(setup, tmp_path):
     with pytest.raises(ConfigError, match="train a codec with ddp"):
         train(config(setup, tmp_path, "distributed.strategy=fsdp", "kind=codec", "codec.name=laura_codec"))
@@ -158,10 +165,15 @@ def test_init_from_a_mismatched_file_is_refused(run30, setup, tmp_path):
         train(config(setup, tmp_path, f"init.encoder={source}", "model.encoder_conf.d_model=32"))
 
 
-def test_the_mini_recipe_config_loads():
-    cfg = load_train_config(REPO / "egs" / "mini" / "conf" / "train_tiny.yaml", ["exp_dir=exp/x"])
+def test_the_mini_recipe_configs_load():
+    conf = REPO / "egs" / "mini" / "conf"
+    cfg = load_train_config(conf / "train_tiny.yaml", ["exp_dir=exp/x"])
     assert cfg.model.text_vocab_size == 256
     assert [t.task for t in cfg.data.tasks] == [t.task for t in cfg.valid.tasks] == ["asr", "s2tt", "mt", "aac", "ser", "slu"]
+    codec = load_train_config(conf / "codec_small.yaml", ["exp_dir=exp/x"])
+    assert (codec.kind, codec.codec.name, codec.codec.size, codec.data.max_cuts) == ("codec", "laura_codec", "small", 8)
+    vocoder = load_train_config(conf / "vocoder_tiny.yaml", ["exp_dir=exp/x"])
+    assert (vocoder.kind, vocoder.vocoder.name) == ("vocoder", "onestep") and vocoder.codec.path
 
 
 def test_validation_scores_decoded_samples_with_each_tasks_metrics(setup, tmp_path):

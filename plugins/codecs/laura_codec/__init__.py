@@ -18,6 +18,9 @@ SIZES: dict[str, dict] = {
     "tiny": dict(channels=4, strides=[4, 4, 2], dim=16, lstm_layers=1, n_q=4, codebook_size=64,
                  quantizer_dropout=[1, 2, 4], kmeans_iters=5, disc_n_ffts=[128, 256, 64], disc_filters=4,
                  disc_dilations=[1, 2], mel_windows=[32, 64, 128, 256], n_mels=32),
+    # The paper's 25 frames/s and strides at a CPU-demo width: the mini recipe's codec.
+    "small": dict(channels=8, dim=64, lstm_layers=1, n_q=8, codebook_size=256, quantizer_dropout=[1, 2, 4, 8],
+                  disc_filters=8),
     "paper": {},
 }
 
