@@ -17,6 +17,7 @@ from laura_core.codes import encode_manifest, encode_waves
 from laura_core.errors import ConfigError
 from laura_core.manifest import CODEC, CODES, read_cuts
 from laura_core.train import train
+from laura_core.train_codec import load_vocoder
 from laura_core.train_config import load_train_config
 from tests.conftest import write_wav
 from tests.core.test_train import log_records
@@ -194,9 +195,17 @@ def test_laura_train_trains_a_vocoder_against_a_frozen_codec(setup, registry, tm
     final = train(load_train_config(None, [f"exp_dir={tmp_path / 'voc'}", *common]))
     losses = [r["loss"] for r in log_records(tmp_path / "voc") if r["split"] == "train"]
     assert len(losses) == 4 and losses[-1] < losses[0]
-    assert json.loads((final / "vocoder.json").read_text())["codec"] == load_codec(codec_path, registry)[1]
+    codec, identity = load_codec(codec_path, registry)
+    assert json.loads((final / "vocoder.json").read_text())["codec"] == identity
+    vocoder = load_vocoder(final, registry, identity)
+    codes = torch.randint(0, codec.codebook_size, (2, 9))
+    cond, cond_lengths = vocoder.condition_features([torch.tensor([3, 4, 5]), torch.tensor([6])], [None, None])
+    wav = vocoder.synthesize(codes, torch.tensor([9, 5]), cond, cond_lengths, codec)
+    assert wav.shape == (2, 1, 9 * codec.hop_length) and not wav[1, 0, 5 * codec.hop_length:].any()
     other = tmp_path / "other"
     assert main(["codec", "export", "laura_codec", str(other), "--size", "tiny", "--seed", "1"]) == 0
+    with pytest.raises(ConfigError, match="was trained against codec laura_codec-"):
+        load_vocoder(final, registry, load_codec(other, registry)[1])
     with pytest.raises(ConfigError, match="codec mismatch: the config's codec is laura_codec-"):
         train(load_train_config(None, [f"exp_dir={tmp_path / 'voc'}", *common, "resume=true", "max_steps=12",
                                        f"codec.path={other}"]))
