@@ -121,12 +121,17 @@ def check(cfg: TrainConfig) -> None:
         raise ConfigError(f"distributed.strategy fsdp shards the LM's backbone; train a {cfg.kind} with ddp")
     if cfg.kind in ("lm", "vocoder") and cfg.codec.name and not cfg.codec.path:
         raise ConfigError(f"kind {cfg.kind} uses a trained codec: set codec.path to its directory, not codec.name")
-    if cfg.valid_decode and cfg.kind != "lm":
-        raise ConfigError(f"valid_decode decodes LM outputs; kind {cfg.kind} validates its loss only")
     if cfg.kind == "codec" and not cfg.codec.name:
         raise ConfigError("kind codec: set codec.name (e.g. laura_codec) and optionally codec.size and codec.options")
     if cfg.kind == "vocoder" and not (cfg.vocoder.name and cfg.codec.path):
         raise ConfigError("kind vocoder: set vocoder.name (e.g. onestep) and codec.path (a trained codec directory)")
+    if cfg.kind == "codec" and cfg.codec.path:
+        raise ConfigError("kind codec trains the codec codec.name names; codec.path (a trained codec) is for lm "
+                          "and vocoder")
+    if cfg.kind != "lm" and (cfg.freeze or cfg.init.encoder or cfg.init.backbone or cfg.model_size):
+        raise ConfigError(f"freeze, init and model_size are LM options; kind {cfg.kind} takes none")
+    if cfg.valid_decode and cfg.kind != "lm":
+        raise ConfigError(f"valid_decode decodes LM outputs; kind {cfg.kind} validates its loss only")
     if cfg.optim.decay not in ("cosine", "linear"):
         raise ConfigError(f"optim.decay {cfg.optim.decay!r}: expected cosine or linear")
     if len(cfg.optim.betas) != 2:

@@ -158,7 +158,7 @@ def test_torchrun_trains_a_codec_with_its_discriminator_under_ddp(setup, tmp_pat
 
     asr = setup_values(setup)["manifest"]["asr"]
     exp_dir = tmp_path / "codec"
-    torchrun(setup, exp_dir, "kind=codec", "codec.path=''", "codec.name=laura_codec", "codec.size=tiny",
+    torchrun(setup, exp_dir, "kind=codec", "codec.path=''", "model_size=''", "codec.name=laura_codec", "codec.size=tiny",
              f"data.tasks=[{{task: asr, manifest: {asr}}}]", "data.segment=0.2", "data.max_cuts=2",
              "gan.start_step=1", "max_steps=3", "save_every=3", "valid_every=0")
     records = [r for r in log_records(exp_dir) if r["split"] == "train"]
