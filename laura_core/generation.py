@@ -107,8 +107,16 @@ def allowed_ids(ranges: list[tuple[int, int]], device: torch.device) -> torch.Te
 def decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptions,
            generator: torch.Generator | None = None) -> list[list[int]]:
     """Decode every row of ``prompt``; returns the new ids of each row, without eos."""
-    if options.strategy == "beam":
-        return beam_search(backbone, prompt, eos_id, options)
+    # The parameters cannot change during one call: a backbone that checks derived inference weights
+    # against them (qwen2) may do so once here instead of at every step.
+    with backbone.inference_session():
+        if options.strategy == "beam":
+            return beam_search(backbone, prompt, eos_id, options)
+        return _decode(backbone, prompt, eos_id, options, generator)
+
+
+def _decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptions,
+            generator: torch.Generator | None) -> list[list[int]]:
     device = prompt.mask.device
     batch = prompt.mask.shape[0]
     vocab = allowed_ids(prompt.ranges, device)

@@ -6,6 +6,7 @@ H = attention heads, Hkv = key/value heads, Dh = head width, L = layers.
 from __future__ import annotations
 
 import abc
+import contextlib
 from pathlib import Path
 from typing import Sequence
 
@@ -99,6 +100,11 @@ class Backbone(nn.Module, abc.ABC):
     @abc.abstractmethod
     def new_cache(self, batch: int, max_len: int) -> KVCache:
         """An empty cache for ``batch`` sequences of up to ``max_len`` positions, on this model's device/dtype."""
+
+    def inference_session(self):
+        """A context around one decoding call, during which the parameters do not change: a backbone
+        that derives inference-only weights (fused, prepacked) checks them once here. Default: nothing."""
+        return contextlib.nullcontext()
 
     @abc.abstractmethod
     def resize_vocab(self, size: int) -> None:

@@ -8,15 +8,18 @@ Parameter names are Hugging Face's without the ``model.`` prefix.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
 
 from laura_core import hookimpl
 from laura_core.errors import ConfigError, DataError
@@ -82,12 +85,16 @@ class RMSNorm(nn.Module):
         return self.weight * x32.to(x.dtype)
 
 
+def inverse_frequencies(head_dim: int, theta: float, device: torch.device | None = None) -> torch.Tensor:
+    """The rotation speed ``[Dh / 2]`` of each pair of dimensions."""
+    exponents = torch.arange(0, head_dim, 2, dtype=torch.float32, device=device) / head_dim
+    return 1.0 / theta**exponents
+
+
 def rotary(position_ids: torch.Tensor, head_dim: int, theta: float,
            dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin ``[B, 1, T, Dh]`` of the rotation angles at ``position_ids`` ``[B, T]``."""
-    exponents = torch.arange(0, head_dim, 2, dtype=torch.float32, device=position_ids.device) / head_dim
-    inv_freq = 1.0 / theta**exponents
-    angles = position_ids[..., None].float() * inv_freq
+    angles = position_ids[..., None].float() * inverse_frequencies(head_dim, theta, position_ids.device)
     angles = torch.cat([angles, angles], dim=-1)[:, None]
     return angles.cos().to(dtype), angles.sin().to(dtype)
 
@@ -165,11 +172,197 @@ class DecoderLayer(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
+# -- inference weights ---------------------------------------------------------------------
+#
+# A decode step streams every weight matrix from memory once, so it is bound by memory bandwidth
+# and, at these sizes, by the number of small ops per layer (~30 besides the matmuls, microseconds
+# each). For inference (eval mode, autograd off, float32 on CPU) the backbone keeps a second,
+# read-only copy of its matrices in the form that streams fastest: q/k/v fused into one matrix and
+# gate/up into another (one matmul instead of three and two), each prepacked in oneDNN's blocked
+# layout where PyTorch has oneDNN (about twice MKL's throughput on the [out, in] layout at a few rows,
+# and faster on many rows too), and the output head's rows for each set of logits ranges gathered
+# once. A leaner layer function uses them: RMSNorm scales folded into the matrices that follow,
+# rotary embeddings applied to q and k at once, residual additions fused into the matmuls, no
+# attention mask where a decode step has no padding. The nn.Linear parameters stay the only trained
+# state (state dict, autograd, FSDP, checkpoints); the copy is rebuilt when a parameter or submodule
+# is replaced or a parameter is modified in place (its version counter moves), and is dropped by
+# train(), to() and the like. Without oneDNN the modules run (fused matrices alone gain nothing
+# measurable with MKL's kernels, and would double the memory).
+
+PACK_ROWS_HINT = None  # oneDNN's default packed layout: as fast as any at 1 row and at 8, faster at 96
+MAX_HEADS = 4  # output heads kept, one per distinct set of logits ranges
+
+
+@functools.cache
+def onednn_linear_available() -> bool:
+    """Whether this PyTorch can prepack linear weights for oneDNN (not every build or CPU can)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._reorder_linear_weight
+                    and torch.ops.mkldnn._linear_pointwise)
+    except (AttributeError, RuntimeError):
+        return False
+
+
+class FrozenLinear:
+    """``F.linear(x, weight, bias)`` on a copy of ``weight`` taken now, prepacked for oneDNN.
+    Inference only: no autograd, and later changes to the original are not seen."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
+        self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), PACK_ROWS_HINT)
+        self.bias = None if bias is None else bias.detach().clone()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+
+    def add(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """``residual + F.linear(x, weight, bias)``, the addition fused into the matmul."""
+        return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
+
+
+def _fused(linears: Sequence[nn.Linear], scale: torch.Tensor) -> FrozenLinear:
+    """One FrozenLinear computing the outputs of ``linears`` side by side for the input ``scale * x``."""
+    weight = torch.cat([m.weight.detach() for m in linears]) * scale.detach()
+    bias = None
+    if any(m.bias is not None for m in linears):
+        bias = torch.cat([m.weight.new_zeros(m.out_features) if m.bias is None else m.bias.detach()
+                          for m in linears])
+    return FrozenLinear(weight, bias)
+
+
+def normalise(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """``RMSNorm`` without its scale: ``x / sqrt(mean(x ** 2) + eps)`` over the last dimension."""
+    return x * x.pow(2).mean(-1, keepdim=True).add_(eps).rsqrt_()
+
+
+class FrozenLayer:
+    """``DecoderLayer.forward`` on frozen weights (see above); equal to it up to float rounding."""
+
+    def __init__(self, layer: DecoderLayer):
+        attn, mlp = layer.self_attn, layer.mlp
+        self.n_heads, self.n_kv_heads, self.head_dim = attn.n_heads, attn.n_kv_heads, attn.head_dim
+        # The RMSNorm scales fold into the columns of the matrices that read the normalised input.
+        norm1, norm2 = layer.input_layernorm, layer.post_attention_layernorm
+        self.qkv = _fused([attn.q_proj, attn.k_proj, attn.v_proj], scale=norm1.weight)
+        self.o = FrozenLinear(attn.o_proj.weight, attn.o_proj.bias)
+        self.gate_up = _fused([mlp.gate_proj, mlp.up_proj], scale=norm2.weight)
+        self.down = FrozenLinear(mlp.down_proj.weight, mlp.down_proj.bias)
+        self.eps1, self.eps2 = norm1.eps, norm2.eps
+
+    def __call__(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
+                 cache: KVCache | None, layer: int) -> torch.Tensor:
+        """As ``DecoderLayer.forward``, with ``cos``, ``sin`` from ``InferenceWeights.rotary`` (and no
+        ``mask`` where every query may see every key)."""
+        b, t, _ = x.shape
+        heads, kv_heads, dh = self.n_heads, self.n_kv_heads, self.head_dim
+        qkv = self.qkv(normalise(x, self.eps1)).view(b, t, heads + 2 * kv_heads, dh)
+        qk, v = qkv.split([heads + kv_heads, kv_heads], dim=2)
+        # q and k heads side by side: one rotation for both ("rotate half", see ``rotate``).
+        q, k = torch.addcmul(qk * cos, qk.roll(dh // 2, dims=-1), sin).split([heads, kv_heads], dim=2)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)
+        q = q.reshape(b, kv_heads, -1, dh)  # grouped-query attention as in Attention.forward
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.view(b, 1, -1) if t == 1 else y.reshape(b, heads, t, dh).transpose(1, 2).reshape(b, t, -1)
+        x = self.o.add(y, x)
+        gate, up = self.gate_up(normalise(x, self.eps2)).chunk(2, dim=-1)
+        return self.down.add(F.silu(gate).mul_(up), x)
+
+
+class InferenceWeights:
+    """A backbone's frozen decoder layers and final norm, and what they were built from."""
+
+    def __init__(self, backbone: Qwen2Backbone):
+        # Every (parameter or submodule dict, name, object) link of the module tree, and the version
+        # and address of every parameter: while these hold, the frozen copy is up to date. Holding the
+        # parameters' storage keeps an address from being reused by another tensor.
+        self.links, self.modules, self.params = [], [], []
+        for module in backbone.modules():
+            if module is not backbone:
+                self.modules.append(module)
+            self.links += [(module._parameters, name, p) for name, p in module._parameters.items()]
+            self.links += [(module._modules, name, m) for name, m in module._modules.items()]
+            self.params += [p for p in module._parameters.values() if p is not None]
+        # Not FSDP's sharded DTensors, nor inference tensors (they have no version counter).
+        self.usable = not self.hooked() and all(type(p) is nn.Parameter and p.device.type == "cpu"
+                                                and p.dtype == torch.float32 and not p.is_inference()
+                                                for p in self.params)
+        if not self.usable:
+            return
+        self.stamps = [(p._version, p.data_ptr()) for p in self.params]
+        self.storage = [p.detach() for p in self.params]
+        self.layers = [FrozenLayer(layer) for layer in backbone.layers]
+        self.norm_weight, self.norm_eps = backbone.norm.weight.detach().clone(), backbone.norm.eps
+        self.head_weight = (backbone.embed_tokens if backbone.lm_head is None else backbone.lm_head).weight.detach()
+        self.heads: dict[tuple[tuple[int, int], ...] | None, FrozenLinear] = {}
+        config = backbone.config
+        self.inv_freq = inverse_frequencies(config.head_dim, config.rope_theta)
+        self.groups = config.num_attention_heads // config.num_key_value_heads
+
+    def hooked(self) -> bool:
+        """Whether a forward hook would be bypassed (FSDP registers some on every layer)."""
+        return bool(_global_forward_hooks or _global_forward_pre_hooks
+                    or any(m._forward_hooks or m._forward_pre_hooks for m in self.modules))
+
+    def current(self) -> bool:
+        """Whether the module tree and every parameter are as they were when these were built."""
+        return (all(links.get(name) is obj for links, name, obj in self.links)
+                and [(p._version, p.data_ptr()) for p in self.params] == self.stamps)
+
+    def rotary(self, position_ids: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """``rotary`` laid out for ``FrozenLayer``: cos and sin ``[B, T, 1, Dh]``, the first half of sin
+        negated so that rotating is ``x * cos + x.roll(Dh / 2) * sin``."""
+        angles = position_ids[..., None].float() * self.inv_freq
+        angles = torch.cat([angles, angles], dim=-1)[:, :, None]
+        cos, sin = angles.cos().to(dtype), angles.sin().to(dtype)
+        sin[..., : sin.shape[-1] // 2].neg_()
+        return cos, sin
+
+    def forward(self, x: torch.Tensor, position_ids: torch.Tensor, key_mask: torch.Tensor,
+                cache: KVCache | None) -> torch.Tensor:
+        """The decoder layers and the final norm; arguments as ``Qwen2Backbone.forward``'s."""
+        b, length = x.shape[:2]
+        if length == 1 and bool(key_mask.all()):  # a decode step without padding: every key is visible
+            mask = None
+        elif length == 1:  # a decode step: one row of ``attention_bias``, shared by a group's query heads
+            mask = torch.zeros(key_mask.shape, dtype=x.dtype, device=x.device).masked_fill_(~key_mask, float("-inf"))
+            mask[:, -1] = 0.0  # as in attention_bias, a query always sees itself
+            mask = mask.view(b, 1, 1, -1)
+        else:
+            mask = attention_bias(key_mask, length, self.groups, x.dtype)
+        cos, sin = self.rotary(position_ids, x.dtype)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, cos, sin, mask, cache, i)
+        return normalise(x, self.norm_eps).mul_(self.norm_weight)
+
+    def logits(self, hidden: torch.Tensor, ranges: Sequence[tuple[int, int]] | None) -> torch.Tensor:
+        """``Qwen2Backbone.logits``: the head's rows for ``ranges`` gathered into one matrix, once."""
+        key = None if ranges is None else tuple((int(lo), int(hi)) for lo, hi in ranges)
+        head = self.heads.get(key)
+        if head is None:
+            if len(self.heads) >= MAX_HEADS:
+                self.heads.clear()
+            rows = self.head_weight if key is None else torch.cat([self.head_weight[lo:hi] for lo, hi in key])
+            head = self.heads[key] = FrozenLinear(rows, None)
+        return head(hidden)
+
+
 class Qwen2Backbone(Backbone):
-    """Qwen2 decoder over input embeddings; ``Qwen2Config.pretrained`` loads a Hugging Face checkpoint."""
+    """Qwen2 decoder over input embeddings; ``Qwen2Config.pretrained`` loads a Hugging Face checkpoint.
+
+    In eval mode with autograd off, float32 on CPU, ``forward`` and ``logits`` run on a frozen,
+    fused and prepacked copy of the weights (``inference_weights``; it costs as much memory again as
+    the matrices), built on first use and rebuilt after any parameter change; the results equal the
+    modules' up to float rounding. ``decode()`` checks the copy once per call (``inference_session``)
+    rather than at every step. Set ``use_inference_weights = False`` to always run the modules.
+    """
+
+    use_inference_weights: bool = True
 
     def __init__(self, config: Qwen2Config):
         super().__init__()
+        self._inference: InferenceWeights | None = None
+        self._trusted: InferenceWeights | None = None  # checked on entering inference_session()
         if config.pretrained:
             config = read_hf_config(config.pretrained, dtype=config.dtype)
         self.config = config
@@ -198,25 +391,97 @@ class Qwen2Backbone(Backbone):
         if attention_mask.shape[1] != past + length:
             raise ValueError(f"attention_mask covers {attention_mask.shape[1]} positions; expected "
                              f"{past} cached + {length} new")
-        cos, sin = rotary(position_ids, self.config.head_dim, self.config.rope_theta, inputs_embeds.dtype)
-        groups = self.config.num_attention_heads // self.config.num_key_value_heads
-        mask = attention_bias(attention_mask.bool(), length, groups, inputs_embeds.dtype)
-        x = inputs_embeds
-        for i, layer in enumerate(self.layers):
-            x = layer(x, cos, sin, mask, cache, i)
+        frozen = self.inference_weights(inputs_embeds)
+        if frozen is not None:
+            x = frozen.forward(inputs_embeds, position_ids, attention_mask.bool(), cache)
+        else:
+            groups = self.config.num_attention_heads // self.config.num_key_value_heads
+            mask = attention_bias(attention_mask.bool(), length, groups, inputs_embeds.dtype)
+            cos, sin = rotary(position_ids, self.config.head_dim, self.config.rope_theta, inputs_embeds.dtype)
+            x = inputs_embeds
+            for i, layer in enumerate(self.layers):
+                x = layer(x, cos, sin, mask, cache, i)
+            x = self.norm(x)
         if cache is not None:
             cache.advance(length)
-        return self.norm(x)
+        return x
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.embed_tokens(ids)
 
     def logits(self, hidden: torch.Tensor, ranges: Sequence[tuple[int, int]] | None = None) -> torch.Tensor:
+        frozen = self.inference_weights(hidden)
+        if frozen is not None:
+            return frozen.logits(hidden, ranges)
         weight = (self.embed_tokens if self.lm_head is None else self.lm_head).weight
         if ranges is None:
             return F.linear(hidden, weight)
         # Row slices are views: only the allowed rows of the head are read.
         return torch.cat([F.linear(hidden, weight[lo:hi]) for lo, hi in ranges], dim=-1)
+
+    def inference_weights(self, x: torch.Tensor) -> InferenceWeights | None:
+        """The frozen weights for a forward or logits call on ``x``, rebuilt first if a parameter or
+        submodule was replaced or a parameter modified in place since they were built. None where
+        they do not apply: autograd on, training mode, autocast, not float32 on CPU (a GPU gains
+        little and would hold a second copy), sharded (FSDP) parameters, or forward hooks on a
+        submodule, which the fused layers would bypass. (Writes through ``param.data`` escape version
+        counters: call ``train()`` or ``drop_inference_weights()`` after them.)"""
+        if (not self.use_inference_weights or self.training or torch.is_grad_enabled()
+                or x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_autocast_enabled("cpu")
+                or not onednn_linear_available()):
+            return None
+        if self._trusted is not None:
+            return self._trusted
+        frozen = self._inference
+        if frozen is None or not frozen.current():
+            self._inference = None  # free the old copy before building the new one
+            try:
+                frozen = InferenceWeights(self)
+            except RuntimeError as e:  # a oneDNN that cannot pack these weights after all
+                warnings.warn(f"qwen2: running the modules, as oneDNN could not prepack the weights ({e})")
+                self.use_inference_weights = False
+                return None
+            if not frozen.usable:
+                return None
+            self._inference = frozen
+        return None if frozen.hooked() else frozen
+
+    @contextlib.contextmanager
+    def inference_session(self) -> Iterator[None]:
+        """A span of calls between which the parameters cannot change, such as one ``decode()``: the
+        inference weights are checked once on entry rather than at every forward call."""
+        with torch.no_grad():
+            trusted = self.inference_weights(self.embed_tokens.weight)
+        previous, self._trusted = self._trusted, trusted
+        try:
+            yield
+        finally:
+            self._trusted = previous
+
+    def drop_inference_weights(self) -> None:
+        """Free the frozen copies (they are rebuilt on the next inference call)."""
+        self._inference = self._trusted = None
+
+    def prepare_for_inference(self) -> Qwen2Backbone:
+        """Switch to eval mode and build the inference weights now rather than at the first call."""
+        self.eval()
+        with torch.no_grad():
+            self.inference_weights(self.embed_tokens.weight)
+        return self
+
+    def train(self, mode: bool = True) -> Qwen2Backbone:
+        if mode:
+            self.drop_inference_weights()
+        return super().train(mode)
+
+    def _apply(self, fn, *args, **kwargs):
+        self.drop_inference_weights()  # to(), cuda(), half(), ...: the parameters change
+        return super()._apply(fn, *args, **kwargs)
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__().copy()
+        state["_inference"] = state["_trusted"] = None  # copies and pickles leave the derived weights behind
+        return state
 
     def new_cache(self, batch: int, max_len: int) -> KVCache:
         weight = self.embed_tokens.weight

@@ -26,10 +26,12 @@ def si_sdr(est: torch.Tensor, ref: torch.Tensor) -> float:
 
 def test_registered_with_sizes(registry):
     reg = registry.component("codec", "laura_codec")
-    assert reg.config is LauraCodecConfig and set(reg.sizes) == {"tiny", "paper"}
+    assert reg.config is LauraCodecConfig and set(reg.sizes) == {"tiny", "small", "paper"}
     codec = tiny(registry)
     n_params = sum(p.numel() for p in codec.parameters())
     assert 1_000 < n_params < 100_000, n_params
+    small = registry.create("codec", "laura_codec", size="small")  # the CPU recipe's: the paper's 25 Hz
+    assert (small.frame_rate, small.n_q, small.codebook_size) == (25.0, 8, 256)
 
 
 @pytest.mark.parametrize("options,rate,frame_rate", [

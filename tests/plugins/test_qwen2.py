@@ -1,13 +1,15 @@
 """The qwen2 backbone against transformers' Qwen2ForCausalLM, its KV cache, padding and checkpoint handling."""
+import contextlib
 import json
 
 import pytest
 import torch
 import transformers
+from torch import nn
 
 from laura_core.errors import ConfigError, DataError
 from laura_core.registry import get_registry
-from laura_plugins.backbones.qwen2 import Qwen2Backbone, Qwen2Config, attention_bias
+from laura_plugins.backbones.qwen2 import Qwen2Backbone, Qwen2Config, attention_bias, onednn_linear_available
 
 TINY = dict(vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
             num_attention_heads=4, num_key_value_heads=2)
@@ -156,7 +158,7 @@ def test_save_pretrained_loads_in_transformers(tmp_path, tied):
     ids, mask = left_padded([6, 8])
     expected = full_logits(ours, ids, mask)
     assert (hf(input_ids=ids, attention_mask=mask.long()).logits - expected)[mask].abs().max() < 1e-4
-    assert torch.equal(full_logits(Qwen2Backbone.from_pretrained(tmp_path), ids, mask), expected)
+    assert torch.equal(full_logits(Qwen2Backbone.from_pretrained(tmp_path).eval(), ids, mask), expected)
 
 
 def write_checkpoint(path, **config_changes):
@@ -214,3 +216,198 @@ def test_registry_builds_it():
         get_registry().create("backbone", "qwen2", hidden_sise=32)
     with pytest.raises(ConfigError, match="num_key_value_heads"):
         get_registry().create("backbone", "qwen2", num_attention_heads=4, num_key_value_heads=3)
+
+
+# -- inference weights (the fused, prepacked copy used in eval mode without autograd on CPU) ----------
+
+
+def perturbed_model(tied: bool = False) -> Qwen2Backbone:
+    """A tiny model whose biases and norms are not the fresh zeros and ones, in eval mode."""
+    torch.manual_seed(0)
+    model = Qwen2Backbone(Qwen2Config(**{**TINY, "tie_word_embeddings": tied})).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+@contextlib.contextmanager
+def plain(model: Qwen2Backbone):
+    """A context in which ``model`` runs its nn.Linear modules (the reference path)."""
+    model.use_inference_weights = False
+    try:
+        yield
+    finally:
+        model.use_inference_weights = True
+
+
+needs_onednn = pytest.mark.skipif(not onednn_linear_available(), reason="this PyTorch has no oneDNN linear")
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])
+@needs_onednn
+def test_inference_weights_match_modules(tied):
+    model = perturbed_model(tied)
+    ids, mask = left_padded([3, 9, 6])
+    fast = full_logits(model, ids, mask)
+    assert model._inference is not None
+    with plain(model):
+        expected = full_logits(model, ids, mask)
+        assert model.inference_weights(model.embed(ids)) is None
+    torch.testing.assert_close(fast, expected, rtol=0, atol=1e-5)
+    # Restricted logits: the gathered rows in the order of the ranges.
+    hidden = model(model.embed(ids), mask, positions(mask))
+    ranges = [(100, 128), (0, 7), (50, 60)]
+    restricted = model.logits(hidden, ranges)
+    torch.testing.assert_close(restricted, torch.cat([fast[..., lo:hi] for lo, hi in ranges], -1), rtol=0, atol=1e-5)
+    with plain(model):
+        torch.testing.assert_close(restricted, model.logits(hidden, ranges), rtol=0, atol=1e-5)
+    # Decoding with the cache, step by step: the same tokens, logits equal to recomputation.
+    tokens = greedy(model, ids, mask, 12, check_against_full=True)
+    with plain(model):
+        assert torch.equal(tokens, greedy(model, ids, mask, 12))
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("use_cache", [True, False], ids=["cache", "no-cache"])
+def test_decode_with_inference_weights_matches_modules_and_transformers(pair, use_cache):
+    from laura_core.generation import DecodeOptions, Prompt, decode
+
+    hf, ours = pair
+    ids, mask = left_padded([4, 10, 7])
+    expected = hf.generate(input_ids=ids, attention_mask=mask.long(), do_sample=False, max_new_tokens=16,
+                           min_new_tokens=16, pad_token_id=PAD)[:, ids.shape[1]:]
+    vocab = ours.vocab_size
+    options = DecodeOptions(max_new_tokens=16, min_new_tokens=16, use_cache=use_cache)
+
+    def run():
+        prompt = Prompt(ours.embed(ids), mask, [(0, vocab)], torch.full((len(ids),), 16))
+        return torch.tensor(decode(ours, prompt, eos_id=vocab - 1, options=options))
+    assert torch.equal(run(), expected)
+    with plain(ours):
+        assert torch.equal(run(), expected)
+
+
+@needs_onednn
+def test_inference_weights_follow_parameter_changes():
+    model = perturbed_model()
+    ids, mask = left_padded([5, 8])
+
+    def check():
+        with torch.no_grad():
+            fast = full_logits(model, ids, mask)
+            with plain(model):
+                expected = full_logits(model, ids, mask)
+        torch.testing.assert_close(fast, expected, rtol=0, atol=1e-5)
+        return fast
+
+    before = check()
+    with torch.no_grad():  # in place (version counter)
+        model.layers[0].self_attn.k_proj.bias.add_(1.0)
+        model.layers[1].post_attention_layernorm.weight.mul_(2.0)
+    after = check()
+    assert (after - before).abs().max() > 1e-2
+    # load_state_dict, copying into the parameters and replacing them
+    other = perturbed_model()
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(-1.5)
+    model.load_state_dict(other.state_dict())
+    loaded = check()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded, full_logits(other, ids, mask), rtol=0, atol=1e-5)
+    model.load_state_dict(perturbed_model().state_dict(), assign=True)
+    torch.testing.assert_close(check(), before, rtol=0, atol=1e-5)
+    # a replaced parameter and a replaced submodule
+    model.layers[1].mlp.down_proj.weight = nn.Parameter(torch.randn(64, 96))
+    check()
+    model.layers[0].mlp = type(model.layers[0].mlp)(model.config)
+    check()
+    # training steps, then eval again
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.train()
+    assert model._inference is None  # train() drops the copy
+    for _ in range(2):
+        loss = full_logits(model, ids, mask).logsumexp(-1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    trained = check()
+    assert (trained - before).abs().max() > 1e-2
+    model.resize_vocab(150)
+    assert check().shape[-1] == 150
+
+
+@needs_onednn
+def test_inference_weights_only_where_they_apply():
+    import copy
+    import pickle
+
+    model = perturbed_model().train()
+    assert model.prepare_for_inference() is model and not model.training and model._inference is not None
+    ids, mask = left_padded([5, 8])
+    x = model.embed(ids)
+    with torch.no_grad():
+        assert model.inference_weights(x) is model._inference
+        model.train()
+        assert model.inference_weights(x) is None  # training mode
+        model.eval()
+        assert model.inference_weights(torch.empty(2, 3, 64, device="meta")) is None  # not CPU
+        assert model.inference_weights(x.double()) is None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert model.inference_weights(x) is None
+    assert model.inference_weights(x) is None  # autograd on
+    # A forward hook on a submodule: the modules run, so it is called.
+    with torch.no_grad():
+        expected = full_logits(model, ids, mask)
+        calls = []
+        handle = model.layers[1].mlp.register_forward_hook(lambda *args: calls.append(1))
+        assert model.inference_weights(x) is None
+        torch.testing.assert_close(full_logits(model, ids, mask), expected, rtol=0, atol=1e-5)
+        assert calls
+        handle.remove()
+        assert model.inference_weights(x) is not None
+    # Copies and pickles leave the derived weights behind and rebuild their own.
+    for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert twin._inference is None
+        with torch.no_grad():
+            torch.testing.assert_close(full_logits(twin, ids, mask), expected, rtol=0, atol=1e-5)
+
+
+@needs_onednn
+def test_inference_session_checks_once():
+    model = perturbed_model()
+    ids, mask = left_padded([6])
+    with torch.no_grad():
+        before = full_logits(model, ids, mask)
+        with model.inference_session():
+            trusted = model._inference
+            model.layers[0].mlp.up_proj.weight.mul_(3.0)  # not done during decode(): not seen
+            torch.testing.assert_close(full_logits(model, ids, mask), before, rtol=0, atol=0)
+            assert model._inference is trusted
+        changed = full_logits(model, ids, mask)  # checked again after the session
+        with plain(model):
+            torch.testing.assert_close(changed, full_logits(model, ids, mask), rtol=0, atol=1e-5)
+
+
+@torch.no_grad()
+def test_without_onednn_the_modules_run(monkeypatch):
+    import laura_plugins.backbones.qwen2 as qwen2
+
+    model = perturbed_model()
+    ids, mask = left_padded([4, 7])
+    with plain(model):
+        expected = full_logits(model, ids, mask)
+    monkeypatch.setattr(qwen2, "onednn_linear_available", lambda: False)
+    assert model.inference_weights(model.embed(ids)) is None
+    assert torch.equal(full_logits(model, ids, mask), expected)
+    monkeypatch.undo()
+
+    def cannot_pack(*args):
+        raise RuntimeError("no kernel for this CPU")
+    monkeypatch.setattr(qwen2.FrozenLinear, "__init__", cannot_pack)
+    with pytest.warns(UserWarning, match="could not prepack"):
+        assert torch.equal(full_logits(model, ids, mask), expected)
+    assert not model.use_inference_weights and model.inference_weights(model.embed(ids)) is None
