@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import resource
 import subprocess
 import tempfile
@@ -28,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from isolated import run_isolated
 
 CODECS = {"laura_codec": {"size": "paper"}, "encodec": {"model": "24khz", "bandwidth": 24.0}}
 VOCODERS = ("onestep", "multistep")
@@ -99,16 +100,6 @@ def measure_vocoder(name: str, seconds: float, repeats: int, queue) -> None:
     queue.put({"frames": frames, "n_q": codec.n_q, "parameters": sum(p.numel() for p in vocoder.parameters()),
                "predictor_s": predictor, "synthesis_s": total, "codec_decoder_s": max(total - predictor, 0.0),
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
-
-
-def run_isolated(target, *args) -> dict:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
 
 
 def main() -> None:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+
+from isolated import run_isolated
 
 SYSTEMS = ("laura", "laura_no_cache", "transformers")
 
@@ -87,16 +88,6 @@ def measure(system: str, weights: str, batch: int, new_tokens: int, prompt_len: 
     })
 
 
-def run_isolated(*args) -> dict:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=measure, args=(*args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="small")
@@ -112,7 +103,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         build_weights(Path(tmp), args.config)
         for batch in args.batch_sizes:
-            row = {s: run_isolated(s, tmp, batch, args.new_tokens, args.prompt_len, args.repeats) for s in SYSTEMS}
+            row = {s: run_isolated(measure, s, tmp, batch, args.new_tokens, args.prompt_len, args.repeats)
+                   for s in SYSTEMS}
             same = row["laura"].pop("tokens") == row["transformers"].pop("tokens")
             row["laura_no_cache"].pop("tokens")
             row["greedy_outputs_identical"] = same
