@@ -115,21 +115,31 @@ def _jobs(src: Path, dst: Path, pattern: str, suffix: str) -> list[tuple[Path, P
     return [(f, (dst / f.relative_to(src)).with_suffix(suffix)) for f in files]
 
 
-def _run(jobs: list[tuple[Path, Path]], load: Callable[[Path], np.ndarray], size: Callable[[np.ndarray], int],
+def _run(jobs: list[tuple[Path, Path]], size: Callable[[Path], int], load: Callable[[Path], np.ndarray],
          convert: Callable[[list[np.ndarray]], list[np.ndarray]], save: Callable[[Path, np.ndarray], None],
          max_size: int, progress: Callable[[int, int], None] | None) -> int:
-    """Convert the jobs whose output is missing, in batches of similar size; returns how many ran."""
-    todo = [(s, d) for s, d in jobs if not d.is_file()]
-    loaded = {str(s): load(s) for s, _ in todo}
-    out_of = {str(s): d for s, d in todo}
+    """Convert the jobs whose output is missing, in batches of similar ``size`` (read from file headers:
+    only one batch is in memory at a time); returns how many ran."""
+    out_of = {str(s): d for s, d in jobs if not d.is_file()}
     done = 0
-    for keys in batches_by_length({k: size(v) for k, v in loaded.items()}, max_size):
-        for key, result in zip(keys, convert([loaded[k] for k in keys])):
+    for keys in batches_by_length({k: size(Path(k)) for k in out_of}, max_size):
+        for key, result in zip(keys, convert([load(Path(k)) for k in keys])):
             save(out_of[key], result)
         done += len(keys)
         if progress is not None:
-            progress(done, len(todo))
-    return len(todo)
+            progress(done, len(out_of))
+    return len(out_of)
+
+
+def _samples(path: Path, sample_rate: int) -> int:
+    """Samples of an audio file once resampled to ``sample_rate``, from its header."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except Exception as e:  # soundfile raises several types for missing/corrupt files
+        raise DataError(f"{path}: cannot read audio ({e})") from None
+    return round(info.frames * sample_rate / info.samplerate)
 
 
 def encode_dir(codec: Codec, identity: str, src: Path, dst: Path, batch_seconds: float = 60.0,
@@ -138,7 +148,7 @@ def encode_dir(codec: Codec, identity: str, src: Path, dst: Path, batch_seconds:
     jobs = _jobs(Path(src), Path(dst), "*.wav", ".npy")
     _claim(Path(dst), identity)
     dtype = np.int16 if codec.codebook_size <= 2 ** 15 else np.int32
-    return _run(jobs, lambda p: read_audio(p, codec.sample_rate)[0], len,
+    return _run(jobs, lambda p: _samples(p, codec.sample_rate), lambda p: read_audio(p, codec.sample_rate)[0],
                 lambda waves: [c.astype(dtype) for c in encode_waves(codec, waves, device)],
                 _save_npy, int(batch_seconds * codec.sample_rate), progress)
 
@@ -159,7 +169,13 @@ def decode_dir(codec: Codec, identity: str, src: Path, dst: Path, batch_seconds:
         check_codes(codes, codec, str(path))
         return codes
 
-    return _run(jobs, load, lambda c: c.shape[1] * codec.hop_length,
+    def frames(path: Path) -> int:  # memory-mapped: the header only, not the codes
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False).shape[-1] * codec.hop_length
+        except Exception as e:  # numpy raises several types for damaged files
+            raise DataError(f"{path}: cannot read codes ({e})") from None
+
+    return _run(jobs, frames, load,
                 lambda codes: decode_codes(codec, codes, device),
                 lambda path, wav: _save_wav(path, wav, codec.sample_rate),
                 int(batch_seconds * codec.sample_rate), progress)
@@ -196,34 +212,38 @@ def encode_manifest(codec: Codec, identity: str, src: Path, dst: Path, field: st
     stale = [rid for rid, r in done.items() if r.get("custom", {}).get(CODEC) != identity]
     if stale:
         raise ConfigError(f"{partial} holds cuts coded by another codec (e.g. {stale[0]!r}): remove it")
-    waves: dict[str, np.ndarray] = {}
+    recordings = {}
     for cut in cuts:
         if cut.id in done:
             continue
         recording = field_recording(cut, field)
         if recording is None:
             raise DataError(f"{src}: cut {cut.id!r}, field {field!r}: no recording to encode")
+        recordings[cut.id] = recording
+
+    def load(rid: str) -> np.ndarray:
         try:
-            audio = recording.resample(codec.sample_rate).load_audio()
+            return recordings[rid].resample(codec.sample_rate).load_audio().mean(0).astype(np.float32)
         except Exception as e:  # lhotse and its audio backends raise several types
-            raise DataError(f"{src}: cut {cut.id!r}, field {field!r}: cannot load audio ({e})") from None
-        waves[cut.id] = audio.mean(0).astype(np.float32)
+            raise DataError(f"{src}: cut {rid!r}, field {field!r}: cannot load audio ({e})") from None
+
     by_id = {cut.id: cut for cut in cuts}
+    lengths = {rid: round(r.duration * codec.sample_rate) for rid, r in recordings.items()}
     partial.parent.mkdir(parents=True, exist_ok=True)
     with open(partial, "a", encoding="utf-8") as out:
         finished = 0
-        for ids in batches_by_length({k: len(v) for k, v in waves.items()}, int(batch_seconds * codec.sample_rate)):
-            for rid, codes in zip(ids, encode_waves(codec, [waves[i] for i in ids], device)):
+        for ids in batches_by_length(lengths, int(batch_seconds * codec.sample_rate)):
+            for rid, codes in zip(ids, encode_waves(codec, [load(i) for i in ids], device)):
                 cut = by_id[rid].with_custom(CODES, codes[0].tolist()).with_custom(CODEC, identity)
                 done[rid] = cut.to_dict()
                 out.write(json.dumps(done[rid]) + "\n")
             out.flush()
             finished += len(ids)
             if progress is not None:
-                progress(finished, len(waves))
+                progress(finished, len(recordings))
     coded = CutSet.from_dicts(done[cut.id] for cut in cuts)  # the source's order
     tmp = dst.with_name(f".{dst.name}.tmp{''.join(dst.suffixes)}")
     coded.to_file(tmp)
     tmp.replace(dst)
     partial.unlink()
-    return len(waves)
+    return len(recordings)
