@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -187,7 +188,7 @@ class Codec(nn.Module, abc.ABC):
 
     def inference_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights encoding and decoding use (training-only parts such as a discriminator left out):
-        what a codec checkpoint for downstream use holds, and what ``identity`` hashes."""
+        what a codec directory holds, and what the codec's identity hashes (``laura_core.codec``)."""
         return self.state_dict()
 
 
@@ -210,11 +211,13 @@ class TrainableCodec(Codec):
         """
 
 
+@dataclass
 class CodecLosses:
     """What a codec training step returns: the two losses and named values to log (floats)."""
 
-    def __init__(self, generator: torch.Tensor, discriminator: torch.Tensor | None, values: dict[str, float]):
-        self.generator, self.discriminator, self.values = generator, discriminator, values
+    generator: torch.Tensor
+    discriminator: torch.Tensor | None
+    values: dict[str, float]
 
 
 class Vocoder(nn.Module, abc.ABC):
