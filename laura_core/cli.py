@@ -324,12 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "train", help="train a model from a YAML config",
-        description="Train what CONFIG describes (kind lm: LauraGPT on the tasks of its data section). The resolved "
+        description="Train what CONFIG describes: kind lm (LauraGPT on the tasks of its data section), codec (a codec "
+                    "and its discriminator) or vocoder (a codec vocoder against a trained codec). The resolved "
                     "config goes to EXP/config.yaml, values to EXP/log.jsonl (and EXP/tensorboard when tensorboard "
                     "is installed), checkpoints to EXP/checkpoints/step_<N>/. resume=true continues from the newest "
                     "valid checkpoint exactly where it stopped.",
         epilog="examples:\n  laura train egs/mini/conf/train_tiny.yaml exp_dir=exp/tiny\n"
-               "  laura train egs/mini/conf/train_tiny.yaml exp_dir=exp/tiny resume=true max_steps=2000",
+               "  laura train egs/mini/conf/train_tiny.yaml exp_dir=exp/tiny resume=true max_steps=2000\n"
+               "  laura train egs/mini/conf/codec_small.yaml exp_dir=exp/codec",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", metavar="CONFIG", help="training config YAML")
