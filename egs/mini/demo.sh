@@ -2,8 +2,8 @@
 # make demo: everything laura can do end to end today, on 2 CPU cores.
 #   1. build the mini corpus (all eight tasks, from Debian/PyPI material; skipped when already built)
 #   2. validate every manifest
-#   3. train a tokenizer and the tiny LauraGPT on the six text-output tasks (tts and se join once the
-#      codec issue writes their target codes), with validation loss per task
+#   3. train a tokenizer and the tiny LauraGPT on the six text-output tasks (tts and se join with a
+#      trained codec: conf/codec_small.yaml, `laura codec encode`, codec.path), with validation loss per task
 #   4. score the bundled example outputs of all eight tasks with one command
 # Inference (`laura infer`) replaces stage 4's example outputs with the model's own when it lands.
 set -euo pipefail
