@@ -27,3 +27,15 @@ def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
         wav = AF.resample(torch.from_numpy(wav), sr, sample_rate).numpy()
         sr = sample_rate
     return np.ascontiguousarray(wav, dtype=np.float32), sr
+
+
+def pad_waves(waves, length: int | None = None):
+    """Waveforms ``[S_b]`` (tensors or arrays) -> a zero-padded batch ``[B, 1, S]`` (S = ``length`` or the
+    longest) and their lengths ``[B]``."""
+    import torch
+
+    lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
+    out = torch.zeros(len(waves), 1, length or int(lengths.max()))
+    for b, w in enumerate(waves):
+        out[b, 0, :len(w)] = torch.as_tensor(w)
+    return out, lengths

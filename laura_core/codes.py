@@ -22,7 +22,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from laura_core.audio import read_audio
+from laura_core.audio import pad_waves, read_audio
 from laura_core.errors import ConfigError, DataError
 from laura_core.interfaces import Codec
 from laura_core.io import atomic_write_bytes, write_json
@@ -47,10 +47,7 @@ def batches_by_length(lengths: dict[str, int], max_samples: int) -> Iterator[lis
 @torch.no_grad()
 def encode_waves(codec: Codec, waves: Sequence[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
     """Waveforms at the codec's rate -> codes ``[n_q, T]`` each (T = the codec's frames for its length)."""
-    longest = max(len(w) for w in waves)
-    batch = torch.zeros(len(waves), 1, longest)
-    for b, w in enumerate(waves):
-        batch[b, 0, :len(w)] = torch.from_numpy(w)
+    batch, _ = pad_waves(waves)
     codes = codec.encode(batch.to(device)).cpu()
     return [codes[b, :, :codec.frames(len(w))].numpy() for b, w in enumerate(waves)]
 

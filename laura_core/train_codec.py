@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 from torch import nn
 
+from laura_core.audio import pad_waves
 from laura_core.codec import load_codec, resolved_options, save_codec, vocoder_options
 from laura_core.data import DataConfig, load_waveform, make_sampler, mix_tasks, text_ids
 from laura_core.errors import ConfigError, DataError
@@ -47,15 +48,6 @@ def _load_weights(module: nn.Module, path: Path) -> None:
     from safetensors.torch import load_file
 
     module.load_state_dict(load_file(str(path)))
-
-
-def _pad(waves: list[torch.Tensor], length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``[S_b]`` waveforms -> ``[B, 1, S]`` zero-padded, and lengths ``[B]``."""
-    lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
-    out = torch.zeros(len(waves), 1, length or int(lengths.max()))
-    for b, w in enumerate(waves):
-        out[b, 0, :len(w)] = w
-    return out, lengths
 
 
 class EpochBatches:
@@ -96,7 +88,7 @@ class Clips(torch.utils.data.Dataset):
                 offset = random.Random(f"{self.seed}|{epoch}|{cut.id}").uniform(0, cut.duration - self.segment)
                 cut = cut.truncate(offset=offset, duration=self.segment, preserve_id=True)
             waves.append(load_waveform(cut, self.sample_rate)[:round(self.segment * self.sample_rate)])
-        wav, lengths = _pad(waves, round(self.segment * self.sample_rate))
+        wav, lengths = pad_waves(waves, round(self.segment * self.sample_rate))
         return ClipBatch([cut.id for cut in cuts], wav, lengths)
 
 
@@ -243,7 +235,7 @@ class VocoderKind:
     def step(self, batch: VocoderBatch, model: nn.Module, step: int) -> tuple[ModelOutput, int]:
         device = next(self.model.parameters()).device
         self.codec.to(device)
-        wav, lengths = _pad(batch.target)
+        wav, lengths = pad_waves(batch.target)
         with torch.no_grad():
             codes = self.codec.encode(wav.to(device))
         code_lengths = torch.tensor([self.codec.frames(int(n)) for n in lengths], device=device)
