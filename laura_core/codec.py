@@ -65,13 +65,16 @@ def codec_identity(name: str, codec: Codec) -> str:
 
 def save_codec(codec: Codec, name: str, options: dict[str, Any], directory: str | Path,
                state: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write a codec directory (each file atomically); ``state`` overrides the codec's own inference weights."""
+    """Write a codec directory (each file atomically); ``state`` overrides the codec's own inference weights.
+    Options naming weight files (``Codec.weight_file_options``) are recorded empty: the directory's own
+    weights replace them, so it loads after the original checkpoint is moved or deleted."""
     from omegaconf import OmegaConf
     from safetensors.torch import save
 
     directory = Path(directory)
     weights = {k: v.detach().cpu().contiguous() for k, v in (state or codec.inference_state_dict()).items()}
     atomic_write_bytes(directory / CODEC_WEIGHTS, save(weights))
+    options = {k: ("" if k in codec.weight_file_options else v) for k, v in options.items()}
     atomic_write_text(directory / CODEC_CONFIG, OmegaConf.to_yaml({"name": name, "options": options}))
     write_json(directory / CODEC_INFO, {
         "identity": f"{name}-{weights_hash(weights)}", "sample_rate": codec.sample_rate,

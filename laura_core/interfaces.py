@@ -160,6 +160,9 @@ class Codec(nn.Module, abc.ABC):
     n_q: int  # quantizer groups
     codebook_size: int
     dim: int  # width of the quantized latent and of each codebook embedding
+    # Options that only name files to read initial weights from (a downloaded checkpoint). A codec
+    # directory holds its weights itself, so it records these empty and never needs the files again.
+    weight_file_options: tuple[str, ...] = ()
 
     @property
     def frame_rate(self) -> float:

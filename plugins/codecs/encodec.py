@@ -140,6 +140,8 @@ class EncodecCodec(Codec):
     """EnCodec behind the ``Codec`` interface (see the module docstring). ``self.model`` is the package's
     ``EncodecModel``; its encoder, quantizer layers and decoder do all the work."""
 
+    weight_file_options = ("checkpoint",)
+
     def __init__(self, config: EncodecConfig | None = None):
         super().__init__()
         self.config = cfg = config if config is not None else EncodecConfig()

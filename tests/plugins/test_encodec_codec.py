@@ -261,3 +261,21 @@ def test_inference_weights_and_codec_directory(tmp_path, codec):
     assert identity == f"encodec-{weights_hash(state)}"
     wav = _signal(1, 3000, seed=10)
     assert torch.equal(again.encode(wav), codec.encode(wav))
+
+
+def test_an_exported_directory_no_longer_needs_the_checkpoint_file(tmp_path, checkpoint, loaded):
+    """`laura codec export encodec DIR checkpoint=FILE`: the directory holds the weights; FILE may go."""
+    from laura_core.cli import main
+
+    moved = tmp_path / "encodec_24khz-copy.th"
+    moved.write_bytes(checkpoint.read_bytes())
+    assert main(["codec", "export", "encodec", str(tmp_path / "codec"), f"checkpoint={moved}", "bandwidth=6"]) == 0
+    moved.unlink()
+    assert "checkpoint: ''" in (tmp_path / "codec" / "codec.yaml").read_text()
+
+    registry = Registry(autoload=False)
+    registry.add_plugin(plugin, name="encodec_codec")
+    again, identity = load_codec(tmp_path / "codec", registry)
+    assert identity == f"encodec-{weights_hash(loaded.inference_state_dict())}"
+    wav = _signal(2, 4000, seed=11)
+    assert torch.equal(again.encode(wav), loaded.encode(wav))
