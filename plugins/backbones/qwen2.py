@@ -354,10 +354,14 @@ class Qwen2Backbone(Backbone):
     fused and prepacked copy of the weights (``inference_weights``; it costs as much memory again as
     the matrices), built on first use and rebuilt after any parameter change; the results equal the
     modules' up to float rounding. ``decode()`` checks the copy once per call (``inference_session``)
-    rather than at every step. Set ``use_inference_weights = False`` to always run the modules.
+    rather than at every step. Set ``use_inference_weights = False`` to always run the modules. A
+    backbone whose parameters exceed ``inference_weights_max_bytes`` (the paper size: 7 GB in float32)
+    runs the modules too, so CPU inference never needs twice its weights' memory unasked; raise the
+    limit (``None``: no limit) where the memory is there.
     """
 
     use_inference_weights: bool = True
+    inference_weights_max_bytes: int | None = 2 << 30
 
     def __init__(self, config: Qwen2Config):
         super().__init__()
@@ -428,7 +432,7 @@ class Qwen2Backbone(Backbone):
         counters: call ``train()`` or ``drop_inference_weights()`` after them.)"""
         if (not self.use_inference_weights or self.training or torch.is_grad_enabled()
                 or x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_autocast_enabled("cpu")
-                or not onednn_linear_available()):
+                or not onednn_linear_available() or self._too_large_for_a_copy()):
             return None
         if self._trusted is not None:
             return self._trusted
@@ -445,6 +449,10 @@ class Qwen2Backbone(Backbone):
                 return None
             self._inference = frozen
         return None if frozen.hooked() else frozen
+
+    def _too_large_for_a_copy(self) -> bool:
+        limit = self.inference_weights_max_bytes
+        return limit is not None and sum(p.numel() * p.element_size() for p in self.parameters()) > limit
 
     @contextlib.contextmanager
     def inference_session(self) -> Iterator[None]:

@@ -411,3 +411,18 @@ def test_without_onednn_the_modules_run(monkeypatch):
     with pytest.warns(UserWarning, match="could not prepack"):
         assert torch.equal(full_logits(model, ids, mask), expected)
     assert not model.use_inference_weights and model.inference_weights(model.embed(ids)) is None
+
+
+@torch.no_grad()
+def test_a_backbone_over_the_size_limit_runs_the_modules():
+    model = perturbed_model()
+    ids, mask = left_padded([3, 5])
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert model.inference_weights(model.embed(ids)) is not None  # the tiny model is far under the default
+    model.inference_weights_max_bytes = weights - 1
+    assert model.inference_weights(model.embed(ids)) is None
+    with plain(model):
+        expected = full_logits(model, ids, mask)
+    assert torch.equal(full_logits(model, ids, mask), expected)
+    model.inference_weights_max_bytes = None
+    assert model.inference_weights(model.embed(ids)) is not None
