@@ -6,6 +6,11 @@ weights, in one run. Prints tokens/s, peak memory and the ratios; `--json PATH` 
 Each measurement runs in a fresh process so peak memory (max RSS) belongs to that system alone.
 Targets: laura >= 1.2x transformers at every batch size; the cache >= 5x no-cache at 128 tokens.
 
+At batch 1 a cached step is bound by reading every weight matrix once, and a no-cache step by
+arithmetic, so their ratio has a ceiling set by the machine. The bench measures it too: the time
+oneDNN's one-row matmul kernels take to read the matrices of a step (and plain streaming reads of
+as many bytes), against the measured no-cache step.
+
 usage: python bench/decode.py [--batch-sizes 1 8] [--new-tokens 128] [--prompt-len 32] [--json out.json]
 """
 from __future__ import annotations
@@ -88,6 +93,39 @@ def measure(system: str, weights: str, batch: int, new_tokens: int, prompt_len: 
     })
 
 
+def weight_reads(weights: str, repeats: int, queue) -> None:
+    """Seconds to read the matrices one cached batch-1 step reads: with oneDNN's one-row matmul
+    kernels on prepacked weights (what laura's decoder uses), and with plain streaming reads."""
+    from torch import nn
+
+    from laura_plugins.backbones.qwen2 import Qwen2Backbone, onednn_linear_available
+
+    torch.set_num_threads(2)
+    model = Qwen2Backbone.from_pretrained(weights)
+    head = model.embed_tokens if model.lm_head is None else model.lm_head
+    matrices = [m.weight.detach() for m in model.modules() if isinstance(m, nn.Linear)] + [head.weight.detach()]
+    nbytes = sum(w.numel() * w.element_size() for w in matrices)
+    flat = torch.cat([w.reshape(-1) for w in matrices])
+    del model
+
+    def best(fn) -> float:
+        fn()
+        times = []
+        for _ in range(max(repeats, 5)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    result = {"megabytes": nbytes / 1e6, "stream_seconds": best(lambda: flat.sum())}
+    if onednn_linear_available():
+        packed = [torch.ops.mkldnn._reorder_linear_weight(w.contiguous(), None) for w in matrices]
+        rows = [torch.randn(1, w.shape[1]) for w in matrices]
+        result["matmul_seconds"] = best(lambda: [torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "")
+                                                 for x, w in zip(rows, packed)])
+    queue.put(result)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="small")
@@ -111,6 +149,8 @@ def main() -> None:
             row["laura_vs_transformers"] = row["laura"]["tokens_per_s"] / row["transformers"]["tokens_per_s"]
             row["cache_vs_no_cache"] = row["laura"]["tokens_per_s"] / row["laura_no_cache"]["tokens_per_s"]
             results["batches"][str(batch)] = row
+        if "1" in results["batches"]:
+            results["weight_reads"] = run_isolated(weight_reads, tmp, args.repeats)
 
     print(f"greedy decoding, {args.config} backbone, {args.new_tokens} new tokens after {args.prompt_len}-token "
           f"left-padded prompts, CPU, 2 threads")
@@ -124,6 +164,22 @@ def main() -> None:
               f"(target >= 1.2: {verdict(row['laura_vs_transformers'], 1.2)}); "
               f"cache / no cache = {row['cache_vs_no_cache']:.2f}x (target >= 5: {verdict(row['cache_vs_no_cache'], 5)}); "
               f"same greedy tokens as transformers: {row['greedy_outputs_identical']}")
+    reads, row = results.get("weight_reads"), results["batches"].get("1")
+    if reads and row and "matmul_seconds" in reads:
+        # The no-cache run decodes new_tokens steps over prompt_len + t positions: its mean step.
+        no_cache_step = row["laura_no_cache"]["seconds"] / args.new_tokens
+        reads["no_cache_step_seconds"] = no_cache_step
+        reads["cache_ratio_ceiling"] = no_cache_step / reads["matmul_seconds"]
+        reads["cache_ratio_ceiling_at_stream_speed"] = no_cache_step / reads["stream_seconds"]
+        mb = reads["megabytes"]
+        print(f"ceiling at batch 1: a cached step reads {mb:.0f} MB of weight matrices; oneDNN's one-row kernels "
+              f"read them in {reads['matmul_seconds'] * 1e3:.1f} ms ({mb / 1e3 / reads['matmul_seconds']:.0f} GB/s), "
+              f"plain streaming in {reads['stream_seconds'] * 1e3:.1f} ms "
+              f"({mb / 1e3 / reads['stream_seconds']:.0f} GB/s). A no-cache step takes {no_cache_step * 1e3:.1f} ms, "
+              f"so on this machine the cache cannot beat no-cache by more than "
+              f"{reads['cache_ratio_ceiling']:.2f}x with these kernels "
+              f"({reads['cache_ratio_ceiling_at_stream_speed']:.2f}x at streaming speed), before any other work "
+              f"of a step; measured {row['cache_vs_no_cache']:.2f}x.")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {args.json}")
