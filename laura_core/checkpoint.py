@@ -17,7 +17,6 @@ the last or best N checkpoints as a model directory (``laura average``).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 
 from laura_core.errors import ConfigError, DataError, LayoutMismatchError
-from laura_core.io import write_json
+from laura_core.io import sha256_file, write_json
 
 if TYPE_CHECKING:
     from laura_core.registry import Registry
@@ -64,7 +63,7 @@ def save_checkpoint(root: Path, step: int, write: Callable[[Path], None], keep_l
     try:
         write(tmp)
         files = sorted(p.name for p in tmp.iterdir() if p.is_file() and not p.name.startswith("."))
-        write_json(tmp / MANIFEST, {"step": step, "files": {name: _sha256(tmp / name) for name in files}})
+        write_json(tmp / MANIFEST, {"step": step, "files": {name: sha256_file(tmp / name) for name in files}})
         if final.exists():
             shutil.rmtree(final)
         os.rename(tmp, final)
@@ -155,7 +154,7 @@ def verify_checkpoint(directory: Path) -> dict[str, Any]:
         file = directory / name
         if not file.is_file():
             raise DataError(f"{file}: missing from the checkpoint")
-        if _sha256(file) != digest:
+        if sha256_file(file) != digest:
             raise DataError(f"{file}: corrupt or truncated (sha256 differs from {MANIFEST}); not loading it")
     return manifest
 
@@ -272,17 +271,10 @@ def average_checkpoints(exp_dir: Path, out_dir: Path, registry: "Registry", last
     with torch.device("meta"):  # only its config and layout are written: no memory, no pretrained weights
         model = build_model(cfg, registry, layout=layout)
     save_model(model, cfg, out_dir, averaged)
-    for extra in ("tokenizer.json",):
+    for extra in ("tokenizer.json", "codec.json", TRAIN_CONFIG):  # what inference needs beside the weights
         if (newest / extra).is_file():
             shutil.copyfile(newest / extra, Path(out_dir) / extra)
     write_json(Path(out_dir) / "averaged.json", {"checkpoints": [str(d) for d in chosen],
                                                   "by": "last" if last is not None else "best"})
     return chosen
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -163,6 +163,25 @@ def cmd_average(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_infer(args: argparse.Namespace) -> int:
+    from laura_core.config import load_config
+    from laura_core.infer import InferConfig, infer, load_inference_model
+    from laura_core.registry import get_registry
+
+    jobs = []
+    for item in args.data:
+        task, sep, manifest = item.partition("=")
+        if not sep or not task or not manifest:
+            raise LauraError(f"--data {item!r}: expected TASK=MANIFEST, e.g. asr=data/mini/asr/test.jsonl.gz")
+        jobs.append((task, manifest))
+    cfg = load_config(InferConfig, None, args.options)
+    bundle = load_inference_model(args.model, get_registry(), args.vocoder or "")
+    for folder in infer(bundle, jobs, args.out, cfg):
+        print(f"wrote {folder}/hyp.jsonl")
+    print(f"score them with: laura score --dir {args.out}")
+    return 0
+
+
 def _codec(args: argparse.Namespace):
     """The codec of ``--codec``: a codec directory, or a registry name with ``--size`` and options."""
     from pathlib import Path
@@ -354,6 +373,31 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--last", type=int, metavar="N", help="average the newest N checkpoints")
     which.add_argument("--best", type=int, metavar="N", help="average the best N checkpoints (by best.json)")
     p.set_defaults(func=cmd_average)
+
+    p = sub.add_parser(
+        "infer", help="run a trained model on task manifests (outputs `laura score` reads)",
+        description="Decode every record of each --data manifest with the LauraGPT of MODEL (a checkpoint directory "
+                    "EXP/checkpoints/step_N or a `laura average` output; its tokenizer and codec must be the ones it "
+                    "was trained with) into OUT/<task>/<split>/{ref,hyp}.jsonl. Audio outputs (tts, se) are voiced by "
+                    "the vocoder (--vocoder) and written to OUT/<task>/<split>/wav/. Batched by duration, KV-cached; "
+                    "an interrupted run resumes where it stopped. Options are key=value.",
+        epilog="options (key=value):\n"
+               "  text.strategy=greedy   greedy | beam | sample, for text outputs (text.beam_size=4, text.top_k, ...)\n"
+               "  codec.top_k=25         codec outputs sample (codec.temperature, codec.max_new_tokens=750)\n"
+               "  max_duration=60        seconds of input per batch\n"
+               "  seed=0 device=cpu\n\n"
+               "example:\n  laura infer exp/mini/lm/checkpoints/step_00000300 exp/mini/decode "
+               "--data asr=data/mini/asr/test.jsonl.gz --data mt=data/mini/mt/test.jsonl.gz text.strategy=beam\n"
+               "  laura score --dir exp/mini/decode",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="checkpoint or averaged model directory")
+    p.add_argument("out", metavar="OUT", help="output directory")
+    p.add_argument("--data", action="append", required=True, metavar="TASK=MANIFEST",
+                   help="a task and its manifest (repeat for more)")
+    p.add_argument("--vocoder", metavar="DIR", help="vocoder checkpoint for audio outputs (tts, se)")
+    p.add_argument("options", nargs="*", metavar="key=value", help="inference options (see below)")
+    p.set_defaults(func=cmd_infer)
 
     codec = sub.add_parser("codec", help="encode audio into codec codes and decode them back",
                            description="Codec codes: encode manifests or wav folders, decode code folders, export "

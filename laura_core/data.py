@@ -292,14 +292,18 @@ def cut_to_item(cut, task: Task, tokenizer: Tokenizer, layout: VocabLayout, samp
     """The model item of a cut: audio input read from ``audio`` (default: the cut) at ``sample_rate``,
     text input and text target tokenized, codec target from the cut's codes (which must come from the
     codec ``codec_identity``, when given)."""
-    example = task.to_example(cut_to_record(cut))
-    if task.input is Modality.AUDIO:
-        source = load_waveform(audio if audio is not None else cut, sample_rate)
-    else:
-        source = text_ids(tokenizer, example.source)
+    source = item_source(cut, task, tokenizer, sample_rate, audio)
     target = (codec_ids(cut, layout, codec_identity) if task.output is Modality.CODEC
-              else text_ids(tokenizer, example.target))
+              else text_ids(tokenizer, task.to_example(cut_to_record(cut)).target))
     return Item(task.name, source, target)
+
+
+def item_source(cut, task: Task, tokenizer: Tokenizer, sample_rate: int, audio=None) -> torch.Tensor:
+    """What the model reads of a cut: its waveform ``[S]`` at ``sample_rate`` (from ``audio`` when
+    given, e.g. a noisy copy) or its source text's ids ``[N]``."""
+    if task.input is Modality.AUDIO:
+        return load_waveform(audio if audio is not None else cut, sample_rate)
+    return text_ids(tokenizer, task.to_example(cut_to_record(cut)).source)
 
 
 def load_waveform(cut, sample_rate: int) -> torch.Tensor:

@@ -35,7 +35,7 @@ from laura_core.train_config import TrainConfig
 if TYPE_CHECKING:
     from laura_core.registry import Registry
 
-VOCODER_FILE = "vocoder.json"  # name, options and codec identity of a vocoder checkpoint
+VOCODER_FILE = "vocoder.json"  # name, options, codec and tokenizer identities of a vocoder checkpoint
 
 
 def _save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
@@ -252,7 +252,7 @@ class VocoderKind:
     def save(self, directory: Path, state: dict[str, torch.Tensor]) -> None:
         _save_weights(directory / MODEL_FILE, {k.removeprefix("vocoder."): v for k, v in state.items()})
         write_json(directory / VOCODER_FILE, {"name": self.cfg.vocoder.name, "options": self.options,
-                                              "codec": self.codec_identity})
+                                              "codec": self.codec_identity, "tokenizer": self.tokenizer.identity()})
 
     def load(self, directory: Path) -> None:
         saved = json.loads((directory / VOCODER_FILE).read_text())

@@ -33,7 +33,15 @@ rm -rf "$EXP/lm"
 "$BIN/laura" train egs/mini/conf/train_tiny.yaml exp_dir="$EXP/lm" \
   tokenizer.options.model="$EXP/tokenizer/tokenizer.model" max_steps="$STEPS" valid_every=100 save_every=100
 
-echo "== 4. scores of the bundled example outputs"
+echo "== 4. decode the test sets with the model and score them"
+data=()
+for task in "${TEXT_TASKS[@]}"; do data+=(--data "$task=$DATA/$task/test.jsonl.gz"); done
+last=$(ls -d "$EXP"/lm/checkpoints/step_* | tail -n 1)
+rm -rf "$EXP/decode"
+"$BIN/laura" infer "$last" "$EXP/decode" "${data[@]}" text.max_new_tokens=60
+"$BIN/laura" score --dir "$EXP/decode"
+
+echo "== 5. scores of the bundled example outputs"
 rm -rf "$EXP/examples"
 "$BIN/python" egs/mini/local/make_example_outputs.py "$EXP/examples"
 "$BIN/laura" score --dir "$EXP/examples"

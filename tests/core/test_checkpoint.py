@@ -9,11 +9,12 @@ import torch
 from safetensors.torch import load_file
 
 from laura_core.checkpoint import (
-    MANIFEST, STATE, Score, _sha256, average_checkpoints, best_checkpoints, latest_checkpoint, list_checkpoints,
+    MANIFEST, STATE, Score, average_checkpoints, best_checkpoints, latest_checkpoint, list_checkpoints,
     load_state, read_best, record_best, rng_state, save_checkpoint, set_rng_state, verify_checkpoint,
 )
 from laura_core.cli import main as cli_main
 from laura_core.errors import ConfigError, DataError, LayoutMismatchError
+from laura_core.io import sha256_file
 from laura_core.model import MODEL_FILE, load_model
 from laura_core.train import train
 from tests.core.conftest import SENTENCES
@@ -243,7 +244,7 @@ def test_averaging_refuses_a_corrupt_checkpoint_or_another_layout(trained, tmp_p
     layout["tasks"] = layout["tasks"][:-1]
     (step2 / "layout.json").write_text(json.dumps(layout))
     manifest = json.loads((step2 / MANIFEST).read_text())  # a consistent checkpoint of another layout
-    manifest["files"]["layout.json"] = _sha256(step2 / "layout.json")
+    manifest["files"]["layout.json"] = sha256_file(step2 / "layout.json")
     (step2 / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(LayoutMismatchError, match="tasks: expected"):
         average_checkpoints(exp_dir, tmp_path / "avg", None, last=2)

@@ -1,0 +1,282 @@
+"""``laura infer``: a trained LauraGPT on task manifests -> the hypotheses ``laura score`` reads.
+
+    OUT/<task>/<split>/ref.jsonl    references, in manifest order (split: the manifest's name, e.g. test)
+    OUT/<task>/<split>/hyp.jsonl    the model's outputs: text, or audio paths relative to this folder
+    OUT/<task>/<split>/wav/<id>.wav audio outputs: codec tokens voiced by the vocoder and the codec decoder
+    OUT/<task>/<split>/infer.json   what made them: model weights, manifest, decode options
+
+A model directory is a ``laura train`` checkpoint or a ``laura average`` output: its ``train.yaml``
+names the tokenizer and codec, whose identities must equal the ones the model was trained with.
+Items are batched by duration and decoded with the KV cache. Each finished batch is appended to
+``hyp.partial.jsonl``, so an interrupted run resumes where it stopped (and refuses to resume with
+another model or other options); the final files are written atomically.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import torch
+
+from laura_core.codec import load_codec, weights_hash
+from laura_core.config import load_config, to_dict
+from laura_core.data import item_source, load_waveform, text_ids
+from laura_core.errors import ConfigError, DataError
+from laura_core.generation import DecodeOptions
+from laura_core.io import atomic_write_bytes, sha256_file, write_json, write_jsonl
+from laura_core.manifest import cut_to_record, read_cuts
+from laura_core.model import Item, LauraGPT, load_model
+from laura_core.task import FieldType, Modality, Task
+from laura_core.validate import ValidationOptions, filter_valid
+
+if TYPE_CHECKING:
+    from laura_core.interfaces import Codec, Tokenizer, Vocoder
+    from laura_core.registry import Registry
+
+log = logging.getLogger(__name__)
+
+INFO_FILE, PARTIAL_FILE, WAV_DIR = "infer.json", "hyp.partial.jsonl", "wav"
+
+
+@dataclass
+class InferConfig:
+    text: DecodeOptions = field(default_factory=DecodeOptions)  # greedy
+    codec: DecodeOptions = field(default_factory=lambda: DecodeOptions(strategy="sample", top_k=25,
+                                                                       max_new_tokens=750))  # 30 s at 25 Hz
+    max_duration: float = 60.0  # padded seconds of input per batch (text inputs count their reading time)
+    seed: int = 0  # sampling: each batch draws from a generator seeded by this and the batch's first id
+    device: str = "cpu"
+
+
+@dataclass
+class InferenceModel:
+    """A trained LauraGPT with what it was trained with, and the vocoder that voices its codec tokens."""
+
+    model: LauraGPT
+    tasks: dict[str, Task]  # the tasks the model was trained for
+    tokenizer: "Tokenizer"
+    codec: "Codec | None"
+    vocoder: "Vocoder | None"
+    weights: str  # sha256 of the model's weights file: outputs name the exact model that made them
+    directory: Path
+
+
+def load_inference_model(model_dir: str | Path, registry: "Registry", vocoder_dir: str | Path = "") -> InferenceModel:
+    """The model of a checkpoint (or averaged) directory, its tokenizer and codec checked against the
+    identities it recorded, and the vocoder of ``vocoder_dir`` (trained against the same codec)."""
+    from laura_core.checkpoint import TRAIN_CONFIG
+    from laura_core.train_codec import VOCODER_FILE, load_vocoder
+    from laura_core.train_config import TrainConfig
+    from laura_core.train_lm import CODEC_FILE, TOKENIZER_FILE
+
+    directory = Path(model_dir)
+    for name in (TRAIN_CONFIG, TOKENIZER_FILE):
+        if not (directory / name).is_file():
+            raise ConfigError(f"{directory}: not a LauraGPT checkpoint ({name} is missing): give a checkpoint "
+                              f"directory (EXP/checkpoints/step_N) or one written by `laura average`")
+    cfg = load_config(TrainConfig, directory / TRAIN_CONFIG)
+    if cfg.kind != "lm":
+        raise ConfigError(f"{directory}: a {cfg.kind} checkpoint; `laura infer` runs LauraGPT (kind lm) checkpoints")
+    tokenizer = registry.create("tokenizer", cfg.tokenizer.name, **cfg.tokenizer.options)
+    trained_with = json.loads((directory / TOKENIZER_FILE).read_text())["identity"]
+    if tokenizer.identity() != trained_with:
+        raise ConfigError(f"{directory}: trained with tokenizer {trained_with}, but the one train.yaml names "
+                          f"({cfg.tokenizer.options}) is {tokenizer.identity()}")
+    codec_file = directory / CODEC_FILE
+    codec_identity = json.loads(codec_file.read_text())["identity"] if codec_file.is_file() else ""
+    codec = None
+    if codec_identity:
+        codec, found = load_codec(cfg.codec.path, registry)
+        if found != codec_identity:
+            raise ConfigError(f"{directory}: trained with codec {codec_identity}, but {cfg.codec.path} is {found}")
+    model, _ = load_model(directory, registry)
+    vocoder = None
+    if vocoder_dir:
+        if codec is None:
+            raise ConfigError(f"{directory}: the model speaks no codec, so a vocoder has nothing to voice")
+        vocoder = load_vocoder(vocoder_dir, registry, codec_identity)
+        # A text-conditioned vocoder reads the LM tokenizer's ids: it must be the same tokenizer.
+        voiced_with = json.loads((Path(vocoder_dir) / VOCODER_FILE).read_text()).get("tokenizer")
+        if voiced_with and voiced_with != tokenizer.identity():
+            raise ConfigError(f"{vocoder_dir}: trained with tokenizer {voiced_with}, the model with {trained_with}")
+    weights = sha256_file(directory / "model.safetensors")[:16]
+    tasks = {name: registry.task(name) for name in model.layout.tasks}
+    return InferenceModel(model.eval(), tasks, tokenizer, codec, vocoder, weights, directory)
+
+
+def split_name(manifest: str | Path) -> str:
+    """``data/asr/test.jsonl.gz`` -> ``test``."""
+    name = Path(manifest).name
+    for suffix in (".gz", ".jsonl", ".json"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def infer(bundle: InferenceModel, jobs: Sequence[tuple[str, str]], out_dir: str | Path, cfg: InferConfig) -> list[Path]:
+    """Decode every ``(task, manifest)`` job into ``out_dir/<task>/<split>/``; returns those folders."""
+    model = bundle.model
+    for name, _ in jobs:
+        if name not in bundle.tasks:
+            raise ConfigError(f"task {name!r}: the model was trained for {', '.join(bundle.tasks)}")
+        if bundle.tasks[name].output is Modality.CODEC and bundle.vocoder is None:
+            raise ConfigError(f"task {name} outputs audio: give the vocoder that voices the model's codec "
+                              f"tokens (--vocoder DIR, a `laura train` kind vocoder checkpoint)")
+    folders = []
+    device = torch.device(cfg.device)
+    for part in (model, bundle.vocoder, bundle.codec):
+        if part is not None:
+            part.to(device)
+    for name, manifest in jobs:
+        folder = Path(out_dir) / name / split_name(manifest)
+        _run(bundle, bundle.tasks[name], manifest, folder, cfg)
+        folders.append(folder)
+    return folders
+
+
+def duration_batches(cuts: Sequence, max_duration: float) -> list[list]:
+    """Cuts sorted longest first and cut into batches whose padded size (count x longest) stays within
+    ``max_duration``: little padding, and a batch too large for memory shows up first."""
+    batches: list[list] = []
+    for cut in sorted(cuts, key=lambda c: (-c.duration, c.id)):
+        if batches and (len(batches[-1]) + 1) * batches[-1][0].duration <= max_duration:
+            batches[-1].append(cut)
+        else:
+            batches.append([cut])
+    return batches
+
+
+def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: InferConfig) -> None:
+    options = cfg.text if task.output is Modality.TEXT else cfg.codec
+    info = {"model": str(bundle.directory.resolve()), "weights": bundle.weights, "manifest": str(Path(manifest).resolve()),
+            "task": task.name, "decode": to_dict(options), "seed": cfg.seed}
+    if task.output is Modality.CODEC:
+        info["vocoder"] = f"{type(bundle.vocoder).__name__}-{weights_hash(bundle.vocoder.state_dict())}"
+    _claim(folder, info)
+    if (folder / "hyp.jsonl").is_file():
+        log.info("%s: done already", folder)
+        return
+    cuts, _ = filter_valid(read_cuts(manifest), task, ValidationOptions(), manifest)  # bad records stop the run
+    cuts = list(cuts)
+    done = _read_partial(folder / PARTIAL_FILE)
+    todo = [cut for cut in cuts if cut.id not in done]
+    if todo:
+        with open(folder / PARTIAL_FILE, "a", encoding="utf-8") as partial:
+            for batch in duration_batches(todo, cfg.max_duration):
+                for record in _decode_batch(bundle, task, batch, folder, options, cfg.seed):
+                    partial.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    done[record["id"]] = record
+                partial.flush()
+                os.fsync(partial.fileno())
+                log.info("%s: %d / %d", folder, len(done), len(cuts))
+    refs = [_absolute_audio(task.to_reference(cut_to_record(cut)), task) for cut in cuts]
+    # An output with nothing in it (eos at once) is left out: `laura score` counts it as missing.
+    hyps = [done[cut.id] for cut in cuts if all(done[cut.id].get(f.name) is not None for f in task.hyp_fields)]
+    write_jsonl(folder / "ref.jsonl", refs)
+    write_jsonl(folder / "hyp.jsonl", hyps)
+    (folder / PARTIAL_FILE).unlink()
+
+
+@torch.no_grad()
+def _decode_batch(bundle: InferenceModel, task: Task, cuts: list, folder: Path, options: DecodeOptions,
+                  seed: int) -> list[dict]:
+    model, tokenizer = bundle.model, bundle.tokenizer
+    sample_rate = model.encoder.sample_rate if task.input is Modality.AUDIO else 0
+    items = [Item(task.name, item_source(cut, task, tokenizer, sample_rate)) for cut in cuts]
+    device = model.device
+    items = [Item(it.task, it.source.to(device)) for it in items]
+    # Seeded by the batch, so a batch decodes the same whichever batches ran before it.
+    generator = torch.Generator(device).manual_seed(seed * 1_000_003 + zlib.crc32(cuts[0].id.encode()))
+    kwargs = {"text": options} if task.output is Modality.TEXT else {"codec": options}
+    outputs = model.generate(items, generator=generator, **kwargs)
+    if task.output is Modality.TEXT:
+        known = tokenizer.vocab_size  # a pretrained backbone's table may be padded past it
+        return [task.to_hypothesis(cut.id, tokenizer.decode([t for t in out if t < known]))
+                for cut, out in zip(cuts, outputs)]
+    return _voice(bundle, task, cuts, outputs, folder)
+
+
+def _voice(bundle: InferenceModel, task: Task, cuts: list, outputs: list[list[int]], folder: Path) -> list[dict]:
+    """Codec token ids -> waveforms (vocoder + codec decoder) -> ``wav/<id>.wav``; hypothesis records
+    (``None`` for an item whose output was empty)."""
+    codec, vocoder, layout = bundle.codec, bundle.vocoder, bundle.model.layout
+    device = next(vocoder.parameters()).device
+    records: list[dict] = [{"id": cut.id, task.hyp_fields[0].name: None} for cut in cuts]
+    spoken = [i for i, out in enumerate(outputs) if out]
+    if not spoken:
+        return records
+    lengths = torch.tensor([len(outputs[i]) for i in spoken], device=device)
+    codes = torch.zeros(len(spoken), int(lengths.max()), dtype=torch.long, device=device)
+    text, wav = [], []
+    for row, i in enumerate(spoken):
+        codes[row, : len(outputs[i])] = torch.tensor([layout.codec_code(t) for t in outputs[i]], device=device)
+        if task.input is Modality.TEXT:  # the vocoder's condition, as in its training (VocoderData)
+            text.append(text_ids(bundle.tokenizer, task.to_example(cut_to_record(cuts[i])).source).to(device))
+            wav.append(None)
+        else:
+            text.append(None)
+            wav.append(load_waveform(cuts[i], codec.sample_rate).to(device))
+    cond, cond_lengths = vocoder.condition_features(text, wav)
+    audio = vocoder.synthesize(codes, lengths, cond, cond_lengths, codec).cpu()
+    for row, i in enumerate(spoken):
+        relative = f"{WAV_DIR}/{cuts[i].id}.wav"
+        samples = audio[row, 0, : int(lengths[row]) * codec.hop_length].numpy()
+        atomic_write_bytes(folder / relative, _wav_bytes(samples, codec.sample_rate))
+        records[i] = task.to_hypothesis(cuts[i].id, relative)
+    return records
+
+
+def _wav_bytes(samples, sample_rate: int) -> bytes:
+    import soundfile as sf
+
+    out = io.BytesIO()
+    sf.write(out, samples, sample_rate, format="WAV", subtype="PCM_16")
+    return out.getvalue()
+
+
+def _claim(folder: Path, info: dict) -> None:
+    """Mark ``folder`` as this run's, or refuse it when another model or other options made it (the
+    same weights from a moved checkpoint directory are the same model)."""
+    path = folder / INFO_FILE
+    if path.is_file():
+        theirs = json.loads(path.read_text())
+        differ = sorted(k for k in info.keys() | theirs.keys() if k != "model" and info.get(k) != theirs.get(k))
+        if differ:
+            raise ConfigError(f"{folder} holds outputs of another run (differing in {', '.join(differ)}): "
+                              f"remove it, or write to another output directory")
+        return
+    write_json(path, info)
+
+
+def _read_partial(path: Path) -> dict[str, dict]:
+    """The records of finished batches; a last line cut short by an interruption is dropped."""
+    done: dict[str, dict] = {}
+    if not path.is_file():
+        return done
+    lines = path.read_text(encoding="utf-8").split("\n")
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if lineno == len(lines):  # torn by the interruption: redo its item
+                break
+            raise DataError(f"{path}:{lineno}: malformed line (only the last line may be torn)") from None
+        done[record["id"]] = record
+    if lines and lines[-1].strip():  # rewrite without the torn tail, so appends start on a new line
+        write_jsonl(path, done.values())
+    return done
+
+
+def _absolute_audio(record: dict, task: Task) -> dict:
+    """Reference audio paths made absolute: ref.jsonl lives elsewhere than the manifest."""
+    for spec in task.ref_fields:
+        if spec.type is FieldType.AUDIO and isinstance(record.get(spec.name), str):
+            record[spec.name] = str(Path(record[spec.name]).resolve())
+    return record

@@ -1,0 +1,149 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import yaml
+
+import laura_core.infer as infer_module
+from laura_core.checkpoint import list_checkpoints
+from laura_core.cli import main
+from laura_core.data import item_source
+from laura_core.errors import ConfigError
+from laura_core.generation import DecodeOptions
+from laura_core.infer import InferConfig, infer, load_inference_model, split_name
+from laura_core.io import read_jsonl
+from laura_core.manifest import cut_to_record, read_cuts
+from laura_core.model import Item
+from laura_core.train import train
+from laura_core.train_config import load_train_config
+from tests.core.test_train import config
+
+SHORT = ["text.max_new_tokens=12", "codec.max_new_tokens=10", "max_duration=1.2"]  # several small batches
+
+
+def manifests(setup: Path) -> dict[str, str]:
+    return {t["task"]: t["manifest"] for t in yaml.safe_load(setup.read_text())["data"]["tasks"]}
+
+
+@pytest.fixture(scope="module")
+def model_dir(setup, tmp_path_factory) -> Path:
+    exp_dir = tmp_path_factory.mktemp("lm")
+    train(config(setup, exp_dir, "max_steps=6", "save_every=3", "valid_every=0", "keep_last=0"))
+    return list_checkpoints(exp_dir / "checkpoints")[-1]
+
+
+@pytest.fixture(scope="module")
+def vocoder_dir(setup, tmp_path_factory) -> Path:
+    values = yaml.safe_load(setup.read_text())
+    exp_dir = tmp_path_factory.mktemp("voc")
+    return train(load_train_config(None, [
+        "kind=vocoder", f"exp_dir={exp_dir}", f"codec.path={values['codec']['path']}", "vocoder.name=onestep",
+        "vocoder.size=tiny", f"tokenizer.options.model={values['tokenizer']['options']['model']}",
+        f"data.tasks=[{{task: tts, manifest: {manifests(setup)['tts']}}}]", "data.max_duration=4",
+        "data.num_buckets=2", "max_steps=2", "save_every=2", "valid_every=0"]))
+
+
+def run(model_dir: Path, out: Path, data: dict[str, str], *options: str, vocoder: Path | None = None) -> int:
+    args = ["infer", str(model_dir), str(out)] + [f"--data={t}={m}" for t, m in data.items()]
+    return main(args + (["--vocoder", str(vocoder)] if vocoder else []) + [*SHORT, *options])
+
+
+def records(path: Path) -> list[dict]:
+    return [r for _, r in read_jsonl(path)]
+
+
+def test_text_outputs_are_the_models_own_decodes_in_manifest_order(setup, model_dir, registry, tmp_path):
+    data = {t: m for t, m in manifests(setup).items() if t in ("asr", "mt")}
+    assert run(model_dir, tmp_path / "out", data) == 0
+    bundle = load_inference_model(model_dir, registry)
+    for task_name, manifest in data.items():
+        folder = tmp_path / "out" / task_name / "train"
+        task = bundle.tasks[task_name]
+        cuts = list(read_cuts(manifest))
+        assert [r["id"] for r in records(folder / "ref.jsonl")] == [c.id for c in cuts]
+        assert records(folder / "ref.jsonl") == [task.to_reference(cut_to_record(c)) for c in cuts]
+        rate = bundle.model.encoder.sample_rate
+        for cut, hyp in zip(cuts, records(folder / "hyp.jsonl"), strict=True):
+            alone = bundle.model.generate([Item(task_name, item_source(cut, task, bundle.tokenizer, rate))],
+                                          text=DecodeOptions(max_new_tokens=12))[0]
+            assert hyp == {"id": cut.id, "text": bundle.tokenizer.decode(alone)}
+        info = json.loads((folder / "infer.json").read_text())
+        assert info["task"] == task_name and info["decode"]["max_new_tokens"] == 12 and len(info["weights"]) == 16
+        assert not (folder / "hyp.partial.jsonl").exists()
+    assert main(["score", "--dir", str(tmp_path / "out")]) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert set(results) == {"asr/train", "mt/train"} and results["asr/train"]["n"] == 6
+
+
+def test_an_interrupted_run_resumes_to_the_same_files(setup, model_dir, registry, tmp_path, monkeypatch):
+    data = {"mt": manifests(setup)["mt"]}
+    assert run(model_dir, tmp_path / "whole", data) == 0
+    real, batches = infer_module._decode_batch, []
+
+    def dies_after_two_batches(*args, **kwargs):
+        if len(batches) == 2:
+            raise KeyboardInterrupt
+        batches.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(infer_module, "_decode_batch", dies_after_two_batches)
+    assert run(model_dir, tmp_path / "cut", data) == 130
+    partial = tmp_path / "cut" / "mt" / "train" / "hyp.partial.jsonl"
+    done = partial.read_text().splitlines()
+    assert 0 < len(done) < 6 and not (tmp_path / "cut" / "mt" / "train" / "hyp.jsonl").exists()
+    with open(partial, "a") as f:
+        f.write('{"id": "m5", "te')  # torn by the interruption
+    monkeypatch.undo()
+    assert run(model_dir, tmp_path / "cut", data) == 0
+    for name in ("ref.jsonl", "hyp.jsonl"):
+        assert (tmp_path / "cut" / "mt" / "train" / name).read_text() == \
+            (tmp_path / "whole" / "mt" / "train" / name).read_text()
+    assert not partial.exists()
+    with pytest.raises(ConfigError, match="holds outputs of another run .differing in decode"):
+        infer(load_inference_model(model_dir, registry), [("mt", data["mt"])], tmp_path / "cut",
+              InferConfig(text=DecodeOptions(max_new_tokens=5)))
+
+
+def test_audio_outputs_are_voiced_reproducibly(setup, model_dir, vocoder_dir, registry, tmp_path):
+    data = {"tts": manifests(setup)["tts"]}
+    with pytest.raises(ConfigError, match="task tts outputs audio: give the vocoder"):
+        infer(load_inference_model(model_dir, registry), list(data.items()), tmp_path / "none", InferConfig())
+    for out in ("a", "b"):
+        assert run(model_dir, tmp_path / out, data, vocoder=vocoder_dir) == 0
+    codec = load_inference_model(model_dir, registry).codec
+    a, b = (tmp_path / out / "tts" / split_name(data["tts"]) for out in ("a", "b"))
+    hyps = records(a / "hyp.jsonl")
+    assert hyps and all(h["audio"] == f"wav/{h['id']}.wav" for h in hyps)
+    for hyp in hyps:
+        wav, rate = sf.read(a / hyp["audio"])
+        assert rate == codec.sample_rate and 0 < len(wav) <= 10 * codec.hop_length and len(wav) % codec.hop_length == 0
+        assert (b / hyp["audio"]).read_bytes() == (a / hyp["audio"]).read_bytes()  # seeded sampling
+    refs = records(a / "ref.jsonl")
+    assert all(Path(r["audio"]).is_absolute() and Path(r["audio"]).is_file() for r in refs)
+
+    tampered = Path(shutil.copytree(vocoder_dir, tmp_path / "voc"))
+    saved = json.loads((tampered / "vocoder.json").read_text())
+    assert saved["tokenizer"] == load_inference_model(model_dir, registry).tokenizer.identity()
+    (tampered / "vocoder.json").write_text(json.dumps({**saved, "tokenizer": "sentencepiece:other:0"}))
+    with pytest.raises(ConfigError, match="trained with tokenizer sentencepiece:other:0, the model with"):
+        load_inference_model(model_dir, registry, tampered)
+
+
+def test_a_model_with_another_tokenizer_or_an_averaged_one(setup, model_dir, registry, tmp_path):
+    averaged = tmp_path / "avg"
+    assert main(["average", str(model_dir.parent.parent), str(averaged), "--last", "2"]) == 0
+    bundle = load_inference_model(averaged, registry)
+    assert bundle.codec is not None and set(bundle.tasks) >= {"asr", "mt", "tts"}
+
+    moved = Path(shutil.copytree(model_dir, tmp_path / "moved"))
+    train_yaml = yaml.safe_load((moved / "train.yaml").read_text())
+    other = registry.component("tokenizer", "sentencepiece").obj.train(
+        ["a b c d e f g h", "i j k l m n o p"], tmp_path / "tok", vocab_size=30)
+    train_yaml["tokenizer"]["options"]["model"] = str(other)
+    (moved / "train.yaml").write_text(yaml.safe_dump(train_yaml))
+    with pytest.raises(ConfigError, match="trained with tokenizer sentencepiece"):
+        load_inference_model(moved, registry)
+    with pytest.raises(ConfigError, match="not a LauraGPT checkpoint .train.yaml is missing"):
+        load_inference_model(tmp_path, registry)
