@@ -176,7 +176,9 @@ def cmd_infer(args: argparse.Namespace) -> int:
         jobs.append((task, manifest))
     cfg = load_config(InferConfig, None, args.options)
     bundle = load_inference_model(args.model, get_registry(), args.vocoder or "")
-    for folder in infer(bundle, jobs, args.out, cfg):
+    progress = (lambda folder, done, total: _progress(f"{folder}: decoded")(done, total)) \
+        if sys.stderr.isatty() else None
+    for folder in infer(bundle, jobs, args.out, cfg, progress):
         print(f"wrote {folder}/hyp.jsonl")
     print(f"score them with: laura score --dir {args.out}")
     return 0

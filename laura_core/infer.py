@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 
@@ -38,8 +37,6 @@ from laura_core.validate import ValidationOptions, filter_valid
 if TYPE_CHECKING:
     from laura_core.interfaces import Codec, Tokenizer, Vocoder
     from laura_core.registry import Registry
-
-log = logging.getLogger(__name__)
 
 INFO_FILE, PARTIAL_FILE, WAV_DIR = "infer.json", "hyp.partial.jsonl", "wav"
 
@@ -118,8 +115,10 @@ def split_name(manifest: str | Path) -> str:
     return name
 
 
-def infer(bundle: InferenceModel, jobs: Sequence[tuple[str, str]], out_dir: str | Path, cfg: InferConfig) -> list[Path]:
-    """Decode every ``(task, manifest)`` job into ``out_dir/<task>/<split>/``; returns those folders."""
+def infer(bundle: InferenceModel, jobs: Sequence[tuple[str, str]], out_dir: str | Path, cfg: InferConfig,
+          progress: Callable[[str, int, int], None] | None = None) -> list[Path]:
+    """Decode every ``(task, manifest)`` job into ``out_dir/<task>/<split>/``; returns those folders.
+    ``progress(folder, done, total)`` is called after each batch."""
     model = bundle.model
     for name, _ in jobs:
         if name not in bundle.tasks:
@@ -134,7 +133,7 @@ def infer(bundle: InferenceModel, jobs: Sequence[tuple[str, str]], out_dir: str 
             part.to(device)
     for name, manifest in jobs:
         folder = Path(out_dir) / name / split_name(manifest)
-        _run(bundle, bundle.tasks[name], manifest, folder, cfg)
+        _run(bundle, bundle.tasks[name], manifest, folder, cfg, progress)
         folders.append(folder)
     return folders
 
@@ -151,15 +150,15 @@ def duration_batches(cuts: Sequence, max_duration: float) -> list[list]:
     return batches
 
 
-def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: InferConfig) -> None:
+def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: InferConfig,
+         progress: Callable[[str, int, int], None] | None) -> None:
     options = cfg.text if task.output is Modality.TEXT else cfg.codec
     info = {"model": str(bundle.directory.resolve()), "weights": bundle.weights, "manifest": str(Path(manifest).resolve()),
             "task": task.name, "decode": to_dict(options), "seed": cfg.seed}
     if task.output is Modality.CODEC:
         info["vocoder"] = f"{type(bundle.vocoder).__name__}-{weights_hash(bundle.vocoder.state_dict())}"
     _claim(folder, info)
-    if (folder / "hyp.jsonl").is_file():
-        log.info("%s: done already", folder)
+    if (folder / "hyp.jsonl").is_file():  # finished by an earlier run with the same model and options
         return
     cuts, _ = filter_valid(read_cuts(manifest), task, ValidationOptions(), manifest)  # bad records stop the run
     cuts = list(cuts)
@@ -173,7 +172,8 @@ def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: I
                     done[record["id"]] = record
                 partial.flush()
                 os.fsync(partial.fileno())
-                log.info("%s: %d / %d", folder, len(done), len(cuts))
+                if progress:
+                    progress(str(folder), len(done), len(cuts))
     refs = [_absolute_audio(task.to_reference(cut_to_record(cut)), task) for cut in cuts]
     # An output with nothing in it (eos at once) is left out: `laura score` counts it as missing.
     hyps = [done[cut.id] for cut in cuts if all(done[cut.id].get(f.name) is not None for f in task.hyp_fields)]

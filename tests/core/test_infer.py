@@ -72,6 +72,12 @@ def test_text_outputs_are_the_models_own_decodes_in_manifest_order(setup, model_
         info = json.loads((folder / "infer.json").read_text())
         assert info["task"] == task_name and info["decode"]["max_new_tokens"] == 12 and len(info["weights"]) == 16
         assert not (folder / "hyp.partial.jsonl").exists()
+    calls = []
+    again = infer(bundle, [("mt", data["mt"])], tmp_path / "again",
+                  InferConfig(max_duration=1.2, text=DecodeOptions(max_new_tokens=12)),
+                  progress=lambda folder, done, total: calls.append((done, total)))
+    assert (again[0] / "hyp.jsonl").read_text() == (tmp_path / "out" / "mt" / "train" / "hyp.jsonl").read_text()
+    assert len(calls) > 1 and calls[-1] == (6, 6) and [d for d, _ in calls] == sorted(d for d, _ in calls)
     assert main(["score", "--dir", str(tmp_path / "out")]) == 0
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert set(results) == {"asr/train", "mt/train"} and results["asr/train"]["n"] == 6
