@@ -57,6 +57,12 @@ class KVCache:
         self.values = torch.zeros(shape, dtype=dtype, device=device)
         self.max_len = max_len
         self.length = 0  # positions filled so far
+        self._split_layers()
+
+    def _split_layers(self) -> None:
+        # A view per layer: a decode step's write and read are then two narrow() calls each instead of
+        # multi-dimensional indexing (a step is bound by per-op overhead at small batch).
+        self.layer_keys, self.layer_values = self.keys.unbind(0), self.values.unbind(0)
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write ``k``, ``v`` ``[B, Hkv, T, Dh]`` after the cached positions of ``layer``; return all keys
@@ -64,9 +70,10 @@ class KVCache:
         start, stop = self.length, self.length + k.shape[2]
         if stop > self.max_len:
             raise RuntimeError(f"KV cache overflow: {stop} positions > max_len {self.max_len}")
-        self.keys[layer, :, :, start:stop] = k
-        self.values[layer, :, :, start:stop] = v
-        return self.keys[layer, :, :, :stop], self.values[layer, :, :, :stop]
+        keys, values = self.layer_keys[layer], self.layer_values[layer]
+        keys.narrow(2, start, stop - start).copy_(k)
+        values.narrow(2, start, stop - start).copy_(v)
+        return keys.narrow(2, 0, stop), values.narrow(2, 0, stop)
 
     def advance(self, n: int) -> None:
         self.length += n
@@ -75,6 +82,7 @@ class KVCache:
         """Keep batch rows ``index`` (beam search): ``keys[:, b] <- keys[:, index[b]]``."""
         self.keys = self.keys.index_select(1, index)
         self.values = self.values.index_select(1, index)
+        self._split_layers()
 
 
 class Backbone(nn.Module, abc.ABC):
