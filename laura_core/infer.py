@@ -120,7 +120,9 @@ def infer(bundle: InferenceModel, jobs: Sequence[tuple[str, str]], out_dir: str 
     """Decode every ``(task, manifest)`` job into ``out_dir/<task>/<split>/``; returns those folders.
     ``progress(folder, done, total)`` is called after each batch."""
     model = bundle.model
-    for name, _ in jobs:
+    for name, manifest in jobs:
+        if not Path(manifest).is_file():
+            raise DataError(f"{manifest}: file not found (--data {name}=MANIFEST)")
         if name not in bundle.tasks:
             raise ConfigError(f"task {name!r}: the model was trained for {', '.join(bundle.tasks)}")
         if bundle.tasks[name].output is Modality.CODEC and bundle.vocoder is None:
@@ -153,7 +155,8 @@ def duration_batches(cuts: Sequence, max_duration: float) -> list[list]:
 def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: InferConfig,
          progress: Callable[[str, int, int], None] | None) -> None:
     options = cfg.text if task.output is Modality.TEXT else cfg.codec
-    info = {"model": str(bundle.directory.resolve()), "weights": bundle.weights, "manifest": str(Path(manifest).resolve()),
+    info = {"model": str(bundle.directory.resolve()), "weights": bundle.weights,
+            "manifest": str(Path(manifest).resolve()), "manifest_sha256": sha256_file(manifest)[:16],
             "task": task.name, "decode": to_dict(options), "seed": cfg.seed}
     if task.output is Modality.CODEC:
         info["vocoder"] = f"{type(bundle.vocoder).__name__}-{weights_hash(bundle.vocoder.state_dict())}"

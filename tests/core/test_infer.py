@@ -10,7 +10,7 @@ import laura_core.infer as infer_module
 from laura_core.checkpoint import list_checkpoints
 from laura_core.cli import main
 from laura_core.data import item_source
-from laura_core.errors import ConfigError
+from laura_core.errors import ConfigError, DataError
 from laura_core.generation import DecodeOptions
 from laura_core.infer import InferConfig, infer, load_inference_model, split_name
 from laura_core.io import read_jsonl
@@ -153,3 +153,7 @@ def test_a_model_with_another_tokenizer_or_an_averaged_one(setup, model_dir, reg
         load_inference_model(moved, registry)
     with pytest.raises(ConfigError, match="not a LauraGPT checkpoint .train.yaml is missing"):
         load_inference_model(tmp_path, registry)
+    with pytest.raises(DataError, match="nowhere.jsonl.gz: file not found .--data asr=MANIFEST"):
+        infer(bundle, [("asr", str(tmp_path / "nowhere.jsonl.gz"))], tmp_path / "out", InferConfig())
+    with pytest.raises(ConfigError, match="task 'lid': the model was trained for"):
+        infer(bundle, [("lid", manifests(setup)["asr"])], tmp_path / "out", InferConfig())
