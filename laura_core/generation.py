@@ -9,6 +9,7 @@ Nothing here knows about tasks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence, Union
 
 import torch
 
@@ -103,10 +104,17 @@ def allowed_ids(ranges: list[tuple[int, int]], device: torch.device) -> torch.Te
     return torch.cat([torch.arange(lo, hi, device=device) for lo, hi in ranges])
 
 
+Generators = Union[torch.Generator, Sequence[torch.Generator], None]
+
+
 @torch.no_grad()
 def decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptions,
-           generator: torch.Generator | None = None) -> list[list[int]]:
-    """Decode every row of ``prompt``; returns the new ids of each row, without eos."""
+           generator: Generators = None) -> list[list[int]]:
+    """Decode every row of ``prompt``; returns the new ids of each row, without eos. Sampling draws
+    from ``generator``: one for the whole batch, or one per row, so that what a row samples does not
+    depend on the other rows of its batch (nor on how many there are)."""
+    if generator is not None and not isinstance(generator, torch.Generator) and len(generator) != len(prompt.mask):
+        raise ValueError(f"{len(generator)} generators for {len(prompt.mask)} rows")
     # The parameters cannot change during one call: a backbone that checks derived inference weights
     # against them (qwen2) may do so once here instead of at every step.
     with backbone.inference_session():
@@ -116,7 +124,7 @@ def decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptio
 
 
 def _decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptions,
-            generator: torch.Generator | None) -> list[list[int]]:
+            generator: Generators) -> list[list[int]]:
     device = prompt.mask.device
     batch = prompt.mask.shape[0]
     vocab = allowed_ids(prompt.ranges, device)
@@ -135,7 +143,7 @@ def _decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOpti
             column = logits.argmax(-1)
         else:
             probs = torch.softmax(filter_logits(logits / options.temperature, options.top_k, options.top_p), -1)
-            column = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            column = sample(probs, generator)
         ids = vocab[column].masked_fill(done, eos_id)
         out[:, t] = ids
         lengths += (~done).long()
@@ -144,6 +152,13 @@ def _decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOpti
             break
         logits = decoder.step(ids)
     return [row[: int(n)][row[: int(n)] != eos_id].tolist() for row, n in zip(out, lengths)]
+
+
+def sample(probs: torch.Tensor, generator: Generators) -> torch.Tensor:
+    """One id column per row of ``probs`` ``[B, V]``, from one generator or from each row's own."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return torch.cat([torch.multinomial(row, 1, generator=g) for row, g in zip(probs, generator)])
 
 
 def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptions) -> list[list[int]]:

@@ -1,7 +1,7 @@
 """``laura infer``: a trained LauraGPT on task manifests -> the hypotheses ``laura score`` reads.
 
     OUT/<task>/<split>/ref.jsonl    references, in manifest order (split: the manifest's name, e.g. test)
-    OUT/<task>/<split>/hyp.jsonl    the model's outputs: text, or audio paths relative to this folder
+    OUT/<task>/<split>/hyp.jsonl    the model's outputs: text, or audio paths relative to this folder and codes
     OUT/<task>/<split>/wav/<id>.wav audio outputs: codec tokens voiced by the vocoder and the codec decoder
     OUT/<task>/<split>/infer.json   what made them: model weights, manifest, decode options
 
@@ -47,7 +47,7 @@ class InferConfig:
     codec: DecodeOptions = field(default_factory=lambda: DecodeOptions(strategy="sample", top_k=25,
                                                                        max_new_tokens=750))  # 30 s at 25 Hz
     max_duration: float = 60.0  # padded seconds of input per batch (text inputs count their reading time)
-    seed: int = 0  # sampling: each batch draws from a generator seeded by this and the batch's first id
+    seed: int = 0  # sampling: each item draws from a generator seeded by this and its id
     device: str = "cpu"
 
 
@@ -193,10 +193,11 @@ def _decode_batch(bundle: InferenceModel, task: Task, cuts: list, folder: Path, 
     items = [Item(task.name, item_source(cut, task, tokenizer, sample_rate)) for cut in cuts]
     device = model.device
     items = [Item(it.task, it.source.to(device)) for it in items]
-    # Seeded by the batch, so a batch decodes the same whichever batches ran before it.
-    generator = torch.Generator(device).manual_seed(seed * 1_000_003 + zlib.crc32(cuts[0].id.encode()))
+    # Each item samples from its own generator, seeded by its id: its output does not depend on the
+    # batch it lands in, so batch sizes and resumed runs change nothing.
+    generators = [torch.Generator(device).manual_seed(seed * 1_000_003 + zlib.crc32(cut.id.encode())) for cut in cuts]
     kwargs = {"text": options} if task.output is Modality.TEXT else {"codec": options}
-    outputs = model.generate(items, generator=generator, **kwargs)
+    outputs = model.generate(items, generator=generators, **kwargs)
     if task.output is Modality.TEXT:
         known = tokenizer.vocab_size  # a pretrained backbone's table may be padded past it
         return [task.to_hypothesis(cut.id, tokenizer.decode([t for t in out if t < known]))
@@ -230,7 +231,8 @@ def _voice(bundle: InferenceModel, task: Task, cuts: list, outputs: list[list[in
         relative = f"{WAV_DIR}/{cuts[i].id}.wav"
         samples = audio[row, 0, : int(lengths[row]) * codec.hop_length].numpy()
         atomic_write_bytes(folder / relative, _wav_bytes(samples, codec.sample_rate))
-        records[i] = task.to_hypothesis(cuts[i].id, relative)
+        # The codes too: what the model said, exactly, to voice again with another vocoder.
+        records[i] = {**task.to_hypothesis(cuts[i].id, relative), "codes": codes[row, : int(lengths[row])].tolist()}
     return records
 
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from laura_core.config import load_config, save_config
 from laura_core.errors import ConfigError, DataError
-from laura_core.generation import DecodeOptions, Prompt, decode
+from laura_core.generation import DecodeOptions, Generators, Prompt, decode
 from laura_core.interfaces import AudioEncoder, Backbone
 from laura_core.io import atomic_write_text
 from laura_core.sequence import IGNORE_INDEX, build_sequence
@@ -180,14 +180,18 @@ class LauraGPT(nn.Module):
         items: Sequence[Item],
         text: DecodeOptions | None = None,
         codec: DecodeOptions | None = None,
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
     ) -> list[list[int]]:
         """Continue each item's ``[input] [task]`` prompt; returns output ids without eos.
 
         Text outputs decode with ``text`` (default greedy), codec outputs with ``codec`` (default
         top-k 25 sampling, at most 750 tokens: 30 s at 25 Hz). Each item may emit only ids of its
-        task's output modality, and eos.
+        task's output modality, and eos. Sampling draws from ``generator``, one for all items or one
+        per item (an item then samples the same whatever else is in the batch).
         """
+        per_item = generator is not None and not isinstance(generator, torch.Generator)
+        if per_item and len(generator) != len(items):
+            raise ValueError(f"{len(generator)} generators for {len(items)} items")
         options = {
             Modality.TEXT: text or DecodeOptions(),
             Modality.CODEC: codec or DecodeOptions(strategy="sample", top_k=25, max_new_tokens=750),
@@ -205,7 +209,8 @@ class LauraGPT(nn.Module):
                 ranges=self.layout.output_ranges(modality),
                 max_new=torch.full((len(index),), opts.max_new_tokens, dtype=torch.long, device=device),
             )
-            for i, out in zip(index, decode(self.backbone, prompt, self.layout.eos_id, opts, generator)):
+            rows = [generator[i] for i in index] if per_item else generator
+            for i, out in zip(index, decode(self.backbone, prompt, self.layout.eos_id, opts, rows)):
                 results[i] = out
         return results
 

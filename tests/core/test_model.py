@@ -77,6 +77,24 @@ def test_kv_cache_decoding_equals_recomputation(tiny):
     assert cached == recomputed and all(len(out) == 12 for out in cached)
 
 
+def test_per_item_generators_make_samples_independent_of_the_batch(tiny):
+    model, _ = tiny
+    prompts = [Item(it.task, it.source) for it in mixed_items(model, seed=3)]
+    warm = DecodeOptions(strategy="sample", temperature=2.0, top_k=50, max_new_tokens=10)
+
+    def gens(seeds):
+        return [torch.Generator().manual_seed(s) for s in seeds]
+
+    together = model.generate(prompts, warm, warm, generator=gens(range(len(prompts))))
+    alone = [model.generate([p], warm, warm, generator=gens([i]))[0] for i, p in enumerate(prompts)]
+    assert together == alone and len({tuple(o) for o in together}) > 1
+    reordered = model.generate(prompts[::-1], warm, warm, generator=gens(range(len(prompts)))[::-1])
+    assert reordered[::-1] == together
+    assert model.generate(prompts, warm, warm, generator=gens(range(len(prompts)))) == together  # reproducible
+    with pytest.raises(ValueError, match="2 generators for"):
+        model.generate(prompts, warm, warm, generator=gens([0, 1]))
+
+
 def test_decoding_never_leaves_the_output_modality(tiny):
     model, _ = tiny
     layout = model.layout
