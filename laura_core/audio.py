@@ -1,4 +1,4 @@
-"""Audio file reading for scoring and data: soundfile for I/O, torchaudio for resampling."""
+"""Audio files for scoring, data and outputs: soundfile for I/O, torchaudio for resampling."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,6 +27,19 @@ def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
         wav = AF.resample(torch.from_numpy(wav), sr, sample_rate).numpy()
         sr = sample_rate
     return np.ascontiguousarray(wav, dtype=np.float32), sr
+
+
+def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
+    """Write mono ``samples`` as a 32-bit float WAV (no clipping, no quantisation), atomically."""
+    import io
+
+    import soundfile as sf
+
+    from laura_core.io import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, sample_rate, format="WAV", subtype="FLOAT")
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def pad_waves(waves, length: int | None = None):

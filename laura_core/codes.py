@@ -22,10 +22,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from laura_core.audio import pad_waves, read_audio
+from laura_core.audio import pad_waves, read_audio, write_wav
 from laura_core.errors import ConfigError, DataError
 from laura_core.interfaces import Codec
-from laura_core.io import atomic_write_bytes, write_json
+from laura_core.io import atomic_write_bytes, read_partial_jsonl, write_json
 from laura_core.manifest import CODEC, CODES, field_recording, read_cuts
 
 IDENTITY_FILE = "codec.json"  # in a codes directory: which codec made them
@@ -92,14 +92,6 @@ def _claim(dst: Path, identity: str) -> None:
 def _save_npy(path: Path, array: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.save(buffer, array)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def _save_wav(path: Path, wav: np.ndarray, sample_rate: int) -> None:
-    import soundfile as sf
-
-    buffer = io.BytesIO()
-    sf.write(buffer, wav, sample_rate, format="WAV", subtype="FLOAT")
     atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -174,24 +166,11 @@ def decode_dir(codec: Codec, identity: str, src: Path, dst: Path, batch_seconds:
 
     return _run(jobs, frames, load,
                 lambda codes: decode_codes(codec, codes, device),
-                lambda path, wav: _save_wav(path, wav, codec.sample_rate),
+                lambda path, wav: write_wav(path, wav, codec.sample_rate),
                 int(batch_seconds * codec.sample_rate), progress)
 
 
 # -- manifests ---------------------------------------------------------------------------------
-
-
-def _partial_records(path: Path) -> dict[str, dict]:
-    """The cuts finished by an interrupted run (a torn last line is ignored)."""
-    done: dict[str, dict] = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            done[record["id"]] = record
-    return done
 
 
 def encode_manifest(codec: Codec, identity: str, src: Path, dst: Path, field: str = "audio",
@@ -205,7 +184,7 @@ def encode_manifest(codec: Codec, identity: str, src: Path, dst: Path, field: st
         raise ConfigError(f"{dst}: write the coded manifest next to the source, not over it")
     cuts = read_cuts(src).to_eager()
     partial = dst.with_name(dst.name + ".partial.jsonl")
-    done = _partial_records(partial)
+    done = read_partial_jsonl(partial)
     stale = [rid for rid, r in done.items() if r.get("custom", {}).get(CODEC) != identity]
     if stale:
         raise ConfigError(f"{partial} holds cuts coded by another codec (e.g. {stale[0]!r}): remove it")

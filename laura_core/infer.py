@@ -13,7 +13,6 @@ another model or other options); the final files are written atomically.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import zlib
@@ -23,12 +22,13 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 
+from laura_core.audio import write_wav
 from laura_core.codec import load_codec, weights_hash
 from laura_core.config import load_config, to_dict
 from laura_core.data import item_source, load_waveform, text_ids
 from laura_core.errors import ConfigError, DataError
 from laura_core.generation import DecodeOptions
-from laura_core.io import atomic_write_bytes, sha256_file, write_json, write_jsonl
+from laura_core.io import read_partial_jsonl, sha256_file, write_json, write_jsonl
 from laura_core.manifest import cut_to_record, read_cuts
 from laura_core.model import Item, LauraGPT, load_model
 from laura_core.task import FieldType, Modality, Task
@@ -165,7 +165,7 @@ def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: I
         return
     cuts, _ = filter_valid(read_cuts(manifest), task, ValidationOptions(), manifest)  # bad records stop the run
     cuts = list(cuts)
-    done = _read_partial(folder / PARTIAL_FILE)
+    done = read_partial_jsonl(folder / PARTIAL_FILE)
     todo = [cut for cut in cuts if cut.id not in done]
     if todo:
         with open(folder / PARTIAL_FILE, "a", encoding="utf-8") as partial:
@@ -230,18 +230,10 @@ def _voice(bundle: InferenceModel, task: Task, cuts: list, outputs: list[list[in
     for row, i in enumerate(spoken):
         relative = f"{WAV_DIR}/{cuts[i].id}.wav"
         samples = audio[row, 0, : int(lengths[row]) * codec.hop_length].numpy()
-        atomic_write_bytes(folder / relative, _wav_bytes(samples, codec.sample_rate))
+        write_wav(folder / relative, samples, codec.sample_rate)
         # The codes too: what the model said, exactly, to voice again with another vocoder.
         records[i] = {**task.to_hypothesis(cuts[i].id, relative), "codes": codes[row, : int(lengths[row])].tolist()}
     return records
-
-
-def _wav_bytes(samples, sample_rate: int) -> bytes:
-    import soundfile as sf
-
-    out = io.BytesIO()
-    sf.write(out, samples, sample_rate, format="WAV", subtype="PCM_16")
-    return out.getvalue()
 
 
 def _claim(folder: Path, info: dict) -> None:
@@ -256,27 +248,6 @@ def _claim(folder: Path, info: dict) -> None:
                               f"remove it, or write to another output directory")
         return
     write_json(path, info)
-
-
-def _read_partial(path: Path) -> dict[str, dict]:
-    """The records of finished batches; a last line cut short by an interruption is dropped."""
-    done: dict[str, dict] = {}
-    if not path.is_file():
-        return done
-    lines = path.read_text(encoding="utf-8").split("\n")
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if lineno == len(lines):  # torn by the interruption: redo its item
-                break
-            raise DataError(f"{path}:{lineno}: malformed line (only the last line may be torn)") from None
-        done[record["id"]] = record
-    if lines and lines[-1].strip():  # rewrite without the torn tail, so appends start on a new line
-        write_jsonl(path, done.values())
-    return done
 
 
 def _absolute_audio(record: dict, task: Task) -> dict:

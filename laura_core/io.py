@@ -66,3 +66,27 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
             if not isinstance(record, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
             yield lineno, record
+
+
+def read_partial_jsonl(path: str | Path) -> dict[str, dict]:
+    """``{id: record}`` of the JSONL file an interrupted job appends to, one record per finished item.
+    A last line cut short by the interruption is dropped (and the file rewritten without it, so the
+    next append starts on a new line); a malformed line elsewhere is a ``DataError``."""
+    path = Path(path)
+    done: dict[str, dict] = {}
+    if not path.is_file():
+        return done
+    lines = path.read_text(encoding="utf-8").split("\n")
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if lineno == len(lines):  # torn by the interruption: redo its item
+                break
+            raise DataError(f"{path}:{lineno}: malformed line (only the last line may be torn)") from None
+        done[record["id"]] = record
+    if lines and lines[-1].strip():  # rewrite without the torn tail, so appends start on a new line
+        write_jsonl(path, done.values())
+    return done

@@ -137,8 +137,14 @@ def test_a_manifest_gets_codes_and_identity_and_an_interrupted_run_resumes(codec
     dst = tmp_path / "coded" / "tts.jsonl.gz"
     with pytest.raises(Stop):
         encode_manifest(codec, identity, src, dst, batch_seconds=0.1, progress=stop_after_first)
-    assert not dst.exists() and dst.with_name(dst.name + ".partial.jsonl").is_file()
-    assert encode_manifest(codec, identity, src, dst, batch_seconds=0.1) == 2  # one was done before
+    partial = dst.with_name(dst.name + ".partial.jsonl")
+    assert not dst.exists() and partial.is_file()
+    with open(partial, "a") as f:
+        f.write('{"id": "t1", "cust')  # a line torn by the interruption: t1 is encoded again
+    with pytest.raises(Stop):  # and the next append starts on a line of its own
+        encode_manifest(codec, identity, src, dst, batch_seconds=0.1, progress=stop_after_first)
+    assert len(partial.read_text().splitlines()) == 2
+    assert encode_manifest(codec, identity, src, dst, batch_seconds=0.1) == 1  # two were done before
     cuts = list(read_cuts(dst))
     assert [c.id for c in cuts] == ["t0", "t1", "t2"]  # the source's order
     for cut, f in zip(cuts, files):
