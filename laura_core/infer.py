@@ -30,7 +30,8 @@ from laura_core.errors import ConfigError, DataError
 from laura_core.generation import DecodeOptions
 from laura_core.io import read_partial_jsonl, sha256_file, write_json, write_jsonl
 from laura_core.manifest import cut_to_record, read_cuts
-from laura_core.model import Item, LauraGPT, load_model
+from laura_core.model import Item, LauraGPT, default_decoding, load_model
+from laura_core.synthesis import synthesize
 from laura_core.task import FieldType, Modality, Task
 from laura_core.validate import ValidationOptions, filter_valid
 
@@ -43,9 +44,8 @@ INFO_FILE, PARTIAL_FILE, WAV_DIR = "infer.json", "hyp.partial.jsonl", "wav"
 
 @dataclass
 class InferConfig:
-    text: DecodeOptions = field(default_factory=DecodeOptions)  # greedy
-    codec: DecodeOptions = field(default_factory=lambda: DecodeOptions(strategy="sample", top_k=25,
-                                                                       max_new_tokens=750))  # 30 s at 25 Hz
+    text: DecodeOptions = field(default_factory=lambda: default_decoding(Modality.TEXT))  # greedy
+    codec: DecodeOptions = field(default_factory=lambda: default_decoding(Modality.CODEC))  # top-k 25, 750 frames
     max_duration: float = 60.0  # padded seconds of input per batch (text inputs count their reading time)
     seed: int = 0  # sampling: each item draws from a generator seeded by this and its id
     device: str = "cpu"
@@ -68,7 +68,7 @@ def load_inference_model(model_dir: str | Path, registry: "Registry", vocoder_di
     """The model of a checkpoint (or averaged) directory, its tokenizer and codec checked against the
     identities it recorded, and the vocoder of ``vocoder_dir`` (trained against the same codec)."""
     from laura_core.checkpoint import TRAIN_CONFIG
-    from laura_core.train_codec import VOCODER_FILE, load_vocoder
+    from laura_core.train_codec import load_vocoder
     from laura_core.train_config import TrainConfig
     from laura_core.train_lm import CODEC_FILE, TOKENIZER_FILE
 
@@ -97,11 +97,7 @@ def load_inference_model(model_dir: str | Path, registry: "Registry", vocoder_di
     if vocoder_dir:
         if codec is None:
             raise ConfigError(f"{directory}: the model speaks no codec, so a vocoder has nothing to voice")
-        vocoder = load_vocoder(vocoder_dir, registry, codec_identity)
-        # A text-conditioned vocoder reads the LM tokenizer's ids: it must be the same tokenizer.
-        voiced_with = json.loads((Path(vocoder_dir) / VOCODER_FILE).read_text()).get("tokenizer")
-        if voiced_with and voiced_with != tokenizer.identity():
-            raise ConfigError(f"{vocoder_dir}: trained with tokenizer {voiced_with}, the model with {trained_with}")
+        vocoder = load_vocoder(vocoder_dir, registry, codec_identity, tokenizer.identity())
     weights = sha256_file(directory / "model.safetensors")[:16]
     tasks = {name: registry.task(name) for name in model.layout.tasks}
     return InferenceModel(model.eval(), tasks, tokenizer, codec, vocoder, weights, directory)
@@ -206,33 +202,22 @@ def _decode_batch(bundle: InferenceModel, task: Task, cuts: list, folder: Path, 
 
 
 def _voice(bundle: InferenceModel, task: Task, cuts: list, outputs: list[list[int]], folder: Path) -> list[dict]:
-    """Codec token ids -> waveforms (vocoder + codec decoder) -> ``wav/<id>.wav``; hypothesis records
-    (``None`` for an item whose output was empty)."""
-    codec, vocoder, layout = bundle.codec, bundle.vocoder, bundle.model.layout
-    device = next(vocoder.parameters()).device
+    """Codec token ids -> ``wav/<id>.wav``; hypothesis records (``None`` for an empty output)."""
+    codec, layout = bundle.codec, bundle.model.layout
     records: list[dict] = [{"id": cut.id, task.hyp_fields[0].name: None} for cut in cuts]
     spoken = [i for i, out in enumerate(outputs) if out]
     if not spoken:
         return records
-    lengths = torch.tensor([len(outputs[i]) for i in spoken], device=device)
-    codes = torch.zeros(len(spoken), int(lengths.max()), dtype=torch.long, device=device)
-    text, wav = [], []
-    for row, i in enumerate(spoken):
-        codes[row, : len(outputs[i])] = torch.tensor([layout.codec_code(t) for t in outputs[i]], device=device)
-        if task.input is Modality.TEXT:  # the vocoder's condition, as in its training (VocoderData)
-            text.append(text_ids(bundle.tokenizer, task.to_example(cut_to_record(cuts[i])).source).to(device))
-            wav.append(None)
-        else:
-            text.append(None)
-            wav.append(load_waveform(cuts[i], codec.sample_rate).to(device))
-    cond, cond_lengths = vocoder.condition_features(text, wav)
-    audio = vocoder.synthesize(codes, lengths, cond, cond_lengths, codec).cpu()
-    for row, i in enumerate(spoken):
+    codes = [[layout.codec_code(t) for t in outputs[i]] for i in spoken]
+    # The vocoder's condition, as in its training (VocoderData): the source text's ids or the input audio.
+    text = [text_ids(bundle.tokenizer, task.to_example(cut_to_record(cuts[i])).source)
+            if task.input is Modality.TEXT else None for i in spoken]
+    wav = [load_waveform(cuts[i], codec.sample_rate) if task.input is Modality.AUDIO else None for i in spoken]
+    for i, item_codes, samples in zip(spoken, codes, synthesize(bundle.vocoder, codec, codes, text, wav)):
         relative = f"{WAV_DIR}/{cuts[i].id}.wav"
-        samples = audio[row, 0, : int(lengths[row]) * codec.hop_length].numpy()
         write_wav(folder / relative, samples, codec.sample_rate)
         # The codes too: what the model said, exactly, to voice again with another vocoder.
-        records[i] = {**task.to_hypothesis(cuts[i].id, relative), "codes": codes[row, : int(lengths[row])].tolist()}
+        records[i] = {**task.to_hypothesis(cuts[i].id, relative), "codes": item_codes}
     return records
 
 

@@ -82,6 +82,14 @@ class ModelOutput:
     values: dict[str, float] = field(default_factory=dict)  # other batch means to log (codec loss terms, ...)
 
 
+def default_decoding(modality: Modality) -> DecodeOptions:
+    """How outputs of a modality decode unless told otherwise: text greedy; codec tokens sampled
+    (top-k 25, as LauraGPT does) for at most 750 frames (30 s at 25 Hz)."""
+    if modality is Modality.CODEC:
+        return DecodeOptions(strategy="sample", top_k=25, max_new_tokens=750)
+    return DecodeOptions()
+
+
 class LauraGPT(nn.Module):
     def __init__(self, encoder: AudioEncoder, backbone: Backbone, layout: VocabLayout, tasks: dict[str, Task]):
         super().__init__()
@@ -192,10 +200,8 @@ class LauraGPT(nn.Module):
         per_item = generator is not None and not isinstance(generator, torch.Generator)
         if per_item and len(generator) != len(items):
             raise ValueError(f"{len(generator)} generators for {len(items)} items")
-        options = {
-            Modality.TEXT: text or DecodeOptions(),
-            Modality.CODEC: codec or DecodeOptions(strategy="sample", top_k=25, max_new_tokens=750),
-        }
+        options = {Modality.TEXT: text or default_decoding(Modality.TEXT),
+                   Modality.CODEC: codec or default_decoding(Modality.CODEC)}
         results: list[list[int]] = [[] for _ in items]
         for modality, opts in options.items():
             index = [i for i, it in enumerate(items) if self.outputs[it.task] is modality]

@@ -262,15 +262,19 @@ class VocoderKind:
         _load_weights(self.vocoder, directory / MODEL_FILE)
 
 
-def load_vocoder(directory: str | Path, registry: "Registry", codec_identity: str) -> Vocoder:
+def load_vocoder(directory: str | Path, registry: "Registry", codec_identity: str,
+                 tokenizer_identity: str = "") -> Vocoder:
     """The vocoder of a ``vocoder`` checkpoint, in eval mode; refused unless it was trained against the
-    codec ``codec_identity`` (the one that will decode its output)."""
+    codec ``codec_identity`` (the one that will decode its output) and, when given, with the tokenizer
+    ``tokenizer_identity`` (a text condition is that tokenizer's ids)."""
     directory = Path(directory)
     if not (directory / VOCODER_FILE).is_file():
         raise ConfigError(f"{directory} is not a vocoder checkpoint: {VOCODER_FILE} is missing")
     saved = json.loads((directory / VOCODER_FILE).read_text())
     if saved["codec"] != codec_identity:
         raise ConfigError(f"{directory} was trained against codec {saved['codec']}, not {codec_identity}")
+    if tokenizer_identity and saved.get("tokenizer", tokenizer_identity) != tokenizer_identity:
+        raise ConfigError(f"{directory} was trained with tokenizer {saved['tokenizer']}, not {tokenizer_identity}")
     vocoder = registry.create("vocoder", saved["name"], **saved["options"])
     _load_weights(vocoder, directory / MODEL_FILE)
     return vocoder.eval()

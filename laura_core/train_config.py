@@ -87,7 +87,8 @@ class TrainConfig:
     max_steps: int = 1000
     log_every: int = 10
     valid_every: int = 500  # 0 = no validation during training
-    valid_decode: int = 0  # at each validation, decode this many items per text-output task and score them (not with FSDP)
+    valid_decode: int = 0  # at each validation, decode this many items per task and score them (not with FSDP)
+    valid_vocoder: str = ""  # kind lm: a vocoder checkpoint (of codec.path) voicing tts/se decodes; without it they are skipped
     save_every: int = 500  # a checkpoint is always written at the end, too
     keep_last: int = 3  # checkpoints kept; 0 = all
     keep_best: int = 0  # also keep the best this many by best_metric (a checkpoint at every validation)
@@ -132,6 +133,8 @@ def check(cfg: TrainConfig) -> None:
         raise ConfigError(f"freeze, init and model_size are LM options; kind {cfg.kind} takes none")
     if cfg.valid_decode and cfg.kind != "lm":
         raise ConfigError(f"valid_decode decodes LM outputs; kind {cfg.kind} validates its loss only")
+    if cfg.valid_vocoder and (cfg.kind != "lm" or not cfg.codec.path):
+        raise ConfigError("valid_vocoder voices an LM's codec tokens: it needs kind lm and codec.path")
     if cfg.optim.decay not in ("cosine", "linear"):
         raise ConfigError(f"optim.decay {cfg.optim.decay!r}: expected cosine or linear")
     if len(cfg.optim.betas) != 2:

@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 import torch
+import torchaudio
 from torch import nn
 
+from laura_core.audio import write_wav
 from laura_core.codec import load_codec
 from laura_core.data import DataBatch, DataConfig, LauraDataset, make_sampler, mix_tasks
 from laura_core.errors import ConfigError
 from laura_core.io import write_json
-from laura_core.model import LAYOUT_FILE, MODEL_FILE, Item, ModelOutput, build_model, save_model
-from laura_core.task import Modality, Pair
+from laura_core.model import LAYOUT_FILE, MODEL_FILE, Item, ModelOutput, build_model, default_decoding, save_model
+from laura_core.synthesis import synthesize
+from laura_core.train_codec import load_vocoder
+from laura_core.task import Modality, Pair, Task
 from laura_core.train_config import PARTS, TrainConfig
 from laura_core.vocab import VocabLayout
 
@@ -42,11 +48,14 @@ class LanguageModelKind:
         self.codec_identity = ""
         tasks = {spec.task for spec in cfg.data.tasks}
         speaking = sorted(t for t in tasks if t in registry.tasks() and registry.task(t).output is Modality.CODEC)
+        self.codec = self.vocoder = None
         if cfg.codec.path:
             # The codec fixes the codec range, and its identity goes into every checkpoint and is checked
             # against the codes' own: codes from another codec are other tokens.
-            codec, self.codec_identity = load_codec(cfg.codec.path, registry)
-            model_cfg = dataclasses.replace(model_cfg, codec_size=codec.codebook_size)
+            self.codec, self.codec_identity = load_codec(cfg.codec.path, registry)
+            model_cfg = dataclasses.replace(model_cfg, codec_size=self.codec.codebook_size)
+            if cfg.valid_vocoder:
+                self.vocoder = load_vocoder(cfg.valid_vocoder, registry, self.codec_identity, self.tokenizer.identity())
         elif speaking:
             raise ConfigError(f"tasks {', '.join(speaking)} output codec tokens: set codec.path to the codec "
                               f"directory that made their codes")
@@ -73,23 +82,54 @@ class LanguageModelKind:
 
     @torch.no_grad()
     def decode_metrics(self, batches: Iterable[DataBatch], per_task: int) -> dict[str, float]:
-        """Each text-output task's own metrics (``<task>/<metric>``) on greedy decodes of its first
-        ``per_task`` items. Codec-output tasks wait for the codec, which turns their tokens into audio."""
+        """Each task's own metrics (``<task>/<metric>``) on decodes of its first ``per_task`` items: text
+        greedy; codec tokens sampled (seeded by item id) and voiced by ``valid_vocoder``, without which
+        codec-output tasks are skipped."""
         chosen: dict[str, list[tuple[str, Item, dict]]] = {}
         for batch in batches:
             for rid, item, ref in zip(batch.ids, batch.items, batch.references):
-                if self.tasks[item.task].output is Modality.TEXT and len(chosen.setdefault(item.task, [])) < per_task:
+                voiced = self.tasks[item.task].output is Modality.TEXT or self.vocoder is not None
+                if voiced and len(chosen.setdefault(item.task, [])) < per_task:
                     chosen[item.task].append((rid, item, ref))
         values: dict[str, float] = {}
-        for name, picked in sorted(chosen.items()):
-            task = self.tasks[name]
-            outputs = self.model.generate([Item(it.task, it.source) for _, it, _ in picked])
-            known = self.tokenizer.vocab_size  # a pretrained backbone's table may be padded past it
-            pairs = [Pair(rid, ref, task.to_hypothesis(rid, self.tokenizer.decode([t for t in out if t < known])))
-                     for (rid, _, ref), out in zip(picked, outputs)]
-            score = task.score(pairs, task.Options(), self.registry)
-            values.update({f"{name}/{k}": v for k, v in score.metrics.items() if v is not None})
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, picked in sorted(chosen.items()):
+                task = self.tasks[name]
+                if task.output is Modality.TEXT:
+                    outputs = self.model.generate([Item(it.task, it.source) for _, it, _ in picked])
+                    known = self.tokenizer.vocab_size  # a pretrained backbone's table may be padded past it
+                    hyps = [task.to_hypothesis(rid, self.tokenizer.decode([t for t in out if t < known]))
+                            for (rid, _, _), out in zip(picked, outputs)]
+                else:
+                    hyps = self._voiced(task, picked, Path(tmp) / name)
+                pairs = [Pair(rid, ref, hyp) if hyp is not None else Pair(rid, ref, task.missing_hypothesis(ref), True)
+                         for (rid, _, ref), hyp in zip(picked, hyps)]
+                score = task.score(pairs, task.Options(), self.registry)
+                values.update({f"{name}/{k}": v for k, v in score.metrics.items() if v is not None})
         return values
+
+    def _voiced(self, task: Task, picked: list[tuple[str, Item, dict]], folder: Path) -> list[dict | None]:
+        """Hypothesis records of codec-output items: sampled, voiced and written under ``folder``
+        (None where the model said nothing)."""
+        device, layout = self.model.device, self.model.layout
+        # At most twice the longest reference: an early model may never emit eos.
+        options = dataclasses.replace(default_decoding(Modality.CODEC),
+                                      max_new_tokens=2 * max(len(it.target) for _, it, _ in picked))
+        generators = [torch.Generator(device).manual_seed(zlib.crc32(rid.encode())) for rid, _, _ in picked]
+        outputs = self.model.generate([Item(it.task, it.source) for _, it, _ in picked], codec=options,
+                                      generator=generators)
+        spoken = [i for i, out in enumerate(outputs) if out]
+        hyps: list[dict | None] = [None] * len(picked)
+        if not spoken:
+            return hyps
+        codes = [[layout.codec_code(t) for t in outputs[i]] for i in spoken]
+        rate, codec_rate = self.cfg.data.sample_rate, self.codec.sample_rate
+        text = [picked[i][1].source if task.input is Modality.TEXT else None for i in spoken]
+        wav = [torchaudio.functional.resample(picked[i][1].source.float(), rate, codec_rate)
+               if task.input is Modality.AUDIO else None for i in spoken]
+        for i, samples in zip(spoken, synthesize(self.vocoder, self.codec, codes, text, wav)):
+            hyps[i] = task.to_hypothesis(picked[i][0], str(write_wav(folder / f"{i}.wav", samples, codec_rate)))
+        return hyps
 
     def describe(self, batch: DataBatch) -> str:
         return f"{len(batch.items)} items ({', '.join(batch.ids[:3])}{', ...' if len(batch.ids) > 3 else ''})"

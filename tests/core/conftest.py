@@ -57,3 +57,22 @@ def setup(tmp_path_factory, registry) -> Path:
     path = root / "conf.yaml"
     path.write_text(yaml.safe_dump(conf))
     return path
+
+
+def manifests(setup: Path) -> dict[str, str]:
+    """The training manifest of each task in ``setup``'s config."""
+    return {t["task"]: t["manifest"] for t in yaml.safe_load(setup.read_text())["data"]["tasks"]}
+
+
+@pytest.fixture(scope="module")
+def vocoder_dir(setup, tmp_path_factory) -> Path:
+    """A onestep vocoder trained for two steps against ``setup``'s codec, with its tokenizer."""
+    from laura_core.train import train
+    from laura_core.train_config import load_train_config
+
+    values = yaml.safe_load(setup.read_text())
+    return train(load_train_config(None, [
+        "kind=vocoder", f"exp_dir={tmp_path_factory.mktemp('voc')}", f"codec.path={values['codec']['path']}",
+        "vocoder.name=onestep", "vocoder.size=tiny", f"tokenizer.options.model={values['tokenizer']['options']['model']}",
+        f"data.tasks=[{{task: tts, manifest: {manifests(setup)['tts']}}}]", "data.max_duration=4",
+        "data.num_buckets=2", "max_steps=2", "save_every=2", "valid_every=0"]))

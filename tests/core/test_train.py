@@ -14,6 +14,7 @@ from laura_core.errors import ConfigError, LauraError
 from laura_core.model import MODEL_FILE
 from laura_core.train import learning_rate, train
 from laura_core.train_config import OptimConfig, TrainConfig, load_train_config
+from tests.core.conftest import manifests
 
 REPO = Path(__file__).resolve().parents[2]
 def config(setup: Path, exp_dir: Path, *overrides: str) -> TrainConfig:
@@ -184,3 +185,14 @@ def test_validation_scores_decoded_samples_with_each_tasks_metrics(setup, tmp_pa
     assert 0.0 <= values["asr/wer"] and 0.0 <= values["asr/cer"]  # an untrained model: rates, maybe above 1
     assert 0.0 <= values["mt/bleu"] <= 100.0 and 0.0 <= values["mt/chrf"] <= 100.0
     assert not any(key.startswith("tts/") and key not in ("tts/loss", "tts/acc") for key in values)  # needs the codec
+
+
+def test_validation_voices_audio_outputs_with_a_vocoder(setup, vocoder_dir, tmp_path):
+    tasks = "[" + ", ".join(f"{{task: {t}, manifest: {m}}}" for t, m in manifests(setup).items()) + "]"
+    train(config(setup, tmp_path, "max_steps=2", "valid_every=2", "valid_decode=2", "save_every=2",
+                 f"valid.tasks={tasks}", f"valid_vocoder={vocoder_dir}"))
+    values = [r for r in log_records(tmp_path) if r["split"] == "valid"][0]
+    assert 0.0 <= values["tts/wer"] and 0.0 <= values["tts/cer"] and values["tts/mcd"] > 0.0
+    assert 0.0 <= values["asr/wer"]  # text tasks as before
+    with pytest.raises(ConfigError, match="valid_vocoder voices an LM's codec tokens: it needs kind lm and codec.path"):
+        config(setup, tmp_path / "x", "valid_vocoder=somewhere", "codec.path=''", "data.tasks=[]")

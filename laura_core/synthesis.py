@@ -1,0 +1,31 @@
+"""Codec tokens -> waveforms: the vocoder predicts the codec's embeddings from the model's first-group
+codes and a condition (the text for tts, the noisy speech for se), and the codec decoder renders them.
+Shared by ``laura infer`` and validation decoding, so both voice the model's output the same way."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from laura_core.interfaces import Codec, Vocoder
+
+
+@torch.no_grad()
+def synthesize(vocoder: "Vocoder", codec: "Codec", codes: Sequence[Sequence[int]],
+               text: Sequence[torch.Tensor | None], wav: Sequence[torch.Tensor | None]) -> list[np.ndarray]:
+    """One waveform ``[len(codes[i]) * hop_length]`` at ``codec.sample_rate`` per item, from its
+    (non-empty) first-group codes and its condition: text ids ``[N]`` or a waveform ``[S]`` at the
+    codec's rate (one of the two). Items are synthesised in one padded batch."""
+    if any(len(c) == 0 for c in codes):
+        raise ValueError("an item without codes has nothing to synthesise")
+    device = next(vocoder.parameters()).device
+    lengths = torch.tensor([len(c) for c in codes], device=device)
+    batch = torch.zeros(len(codes), int(lengths.max()), dtype=torch.long, device=device)
+    for row, item in enumerate(codes):
+        batch[row, : len(item)] = torch.as_tensor(item, device=device)
+    cond, cond_lengths = vocoder.condition_features([None if t is None else t.to(device) for t in text],
+                                                    [None if w is None else w.to(device) for w in wav])
+    audio = vocoder.synthesize(batch, lengths, cond, cond_lengths, codec).float().cpu()
+    return [audio[row, 0, : len(item) * codec.hop_length].numpy() for row, item in enumerate(codes)]
