@@ -107,7 +107,7 @@ def allowed_ids(ranges: list[tuple[int, int]], device: torch.device) -> torch.Te
 Generators = Union[torch.Generator, Sequence[torch.Generator], None]
 
 
-@torch.no_grad()
+@torch.inference_mode()  # no version counters or view tracking: a small-batch step is bound by per-op overhead
 def decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptions,
            generator: Generators = None) -> list[list[int]]:
     """Decode every row of ``prompt``; returns the new ids of each row, without eos. Sampling draws

@@ -181,7 +181,7 @@ def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: I
     (folder / PARTIAL_FILE).unlink()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _decode_batch(bundle: InferenceModel, task: Task, cuts: list, folder: Path, options: DecodeOptions,
                   seed: int) -> list[dict]:
     model, tokenizer = bundle.model, bundle.tokenizer

@@ -182,7 +182,7 @@ class LauraGPT(nn.Module):
 
     # -- generation ---------------------------------------------------------------------------
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def generate(
         self,
         items: Sequence[Item],

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from laura_core.interfaces import Codec, Vocoder
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def synthesize(vocoder: "Vocoder", codec: "Codec", codes: Sequence[Sequence[int]],
                text: Sequence[torch.Tensor | None], wav: Sequence[torch.Tensor | None]) -> list[np.ndarray]:
     """One waveform ``[len(codes[i]) * hop_length]`` at ``codec.sample_rate`` per item, from its
