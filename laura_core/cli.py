@@ -319,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  min_duration=0.1 max_duration=30   seconds, for every audio field\n"
                "  tolerance=0.01         seconds an audio file may differ from its cut's duration\n"
                "  decode_all=true        decode whole files (default: header and first frames)\n"
-               "  require_codes=true     codec-output tasks (tts, se) must hold codec codes\n\n"
+               "  require_codes=true     codec-output tasks (tts, se) must hold codec codes\n"
+               "  inputs_only=true       check the model's input field alone (records without references)\n\n"
                "example:\n  laura validate data/asr/train.jsonl.gz --task asr --json asr_train.json max_duration=20",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,6 +1,7 @@
 """``laura infer``: a trained LauraGPT on task manifests -> the hypotheses ``laura score`` reads.
 
-    OUT/<task>/<split>/ref.jsonl    references, in manifest order (split: the manifest's name, e.g. test)
+    OUT/<task>/<split>/ref.jsonl    references, in manifest order (split: the manifest's name, e.g. test),
+                                    unless no record holds one (inference on new inputs)
     OUT/<task>/<split>/hyp.jsonl    the model's outputs: text, or audio paths relative to this folder and codes
     OUT/<task>/<split>/wav/<id>.wav audio outputs: codec tokens voiced by the vocoder and the codec decoder
     OUT/<task>/<split>/infer.json   what made them: model weights, manifest, decode options
@@ -33,7 +34,7 @@ from laura_core.manifest import cut_to_record, read_cuts
 from laura_core.model import Item, LauraGPT, default_decoding, load_model
 from laura_core.synthesis import synthesize
 from laura_core.task import FieldType, Modality, Task
-from laura_core.validate import ValidationOptions, filter_valid
+from laura_core.validate import ValidationOptions, check_cuts
 
 if TYPE_CHECKING:
     from laura_core.interfaces import Codec, Tokenizer, Vocoder
@@ -159,8 +160,7 @@ def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: I
     _claim(folder, info)
     if (folder / "hyp.jsonl").is_file():  # finished by an earlier run with the same model and options
         return
-    cuts, _ = filter_valid(read_cuts(manifest), task, ValidationOptions(), manifest)  # bad records stop the run
-    cuts = list(cuts)
+    cuts, labelled = _valid_cuts(manifest, task)
     done = read_partial_jsonl(folder / PARTIAL_FILE)
     todo = [cut for cut in cuts if cut.id not in done]
     if todo:
@@ -173,12 +173,30 @@ def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: I
                 os.fsync(partial.fileno())
                 if progress:
                     progress(str(folder), len(done), len(cuts))
-    refs = [_absolute_audio(task.to_reference(cut_to_record(cut)), task) for cut in cuts]
+    if labelled:
+        write_jsonl(folder / "ref.jsonl", [_absolute_audio(task.to_reference(cut_to_record(c)), task) for c in cuts])
     # An output with nothing in it (eos at once) is left out: `laura score` counts it as missing.
     hyps = [done[cut.id] for cut in cuts if all(done[cut.id].get(f.name) is not None for f in task.hyp_fields)]
-    write_jsonl(folder / "ref.jsonl", refs)
     write_jsonl(folder / "hyp.jsonl", hyps)
     (folder / PARTIAL_FILE).unlink()
+
+
+def _valid_cuts(manifest: str, task: Task) -> tuple[list, bool]:
+    """The manifest's cuts, and whether they hold references: every record whole (references are
+    written), or none with a target (inputs alone, e.g. new audio to transcribe). Bad inputs, or
+    references only some records have or that are broken, stop the run, naming record and field."""
+    cuts = list(read_cuts(manifest))
+    whole = check_cuts(cuts, task, ValidationOptions(), manifest)
+    if whole.ok:
+        return cuts, True
+    inputs = check_cuts(cuts, task, ValidationOptions(inputs_only=True), manifest)
+    if not inputs.ok:
+        raise DataError(f"{inputs.summary()} (`laura validate` lists all)")
+    unlabelled = (whole.bad == whole.checked and len(whole.problems) == whole.checked
+                  and all(p.field == task.target_field and p.reason == "missing" for p in whole.problems))
+    if not unlabelled:
+        raise DataError(f"{whole.summary()} (records need all their references, or none for inference alone)")
+    return cuts, False
 
 
 @torch.inference_mode()

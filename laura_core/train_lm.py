@@ -23,8 +23,8 @@ from laura_core.errors import ConfigError
 from laura_core.io import write_json
 from laura_core.model import LAYOUT_FILE, MODEL_FILE, Item, ModelOutput, build_model, default_decoding, save_model
 from laura_core.synthesis import synthesize
-from laura_core.train_codec import load_vocoder
 from laura_core.task import Modality, Pair, Task
+from laura_core.train_codec import load_vocoder
 from laura_core.train_config import PARTS, TrainConfig
 from laura_core.vocab import VocabLayout
 

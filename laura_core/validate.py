@@ -41,6 +41,7 @@ class ValidationOptions:
     tolerance: float = 0.01  # seconds an audio file may differ from its cut's duration
     decode_all: bool = False  # decode whole files, not only the header and the first frames
     require_codes: bool = False  # codec-output tasks: each record must hold its codec codes (training needs them)
+    inputs_only: bool = False  # check the model's input field alone (inference on records without references)
     on_error: OnError = OnError.stop
 
 
@@ -133,7 +134,8 @@ def check_cut(cut, task: Task, options: ValidationOptions) -> list[Problem]:
     except ValueError as e:
         return [Problem(cut.id, "audio", str(e))]
     problems = []
-    for spec in task.record_fields:
+    fields = [f for f in task.record_fields if f.name == task.source_field] if options.inputs_only else task.record_fields
+    for spec in fields:
         value = record.get(spec.name)
         reason = _field_problem(value, spec, cut.id)
         if reason is None and spec.type is FieldType.AUDIO:

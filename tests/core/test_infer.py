@@ -147,3 +147,25 @@ def test_a_model_with_another_tokenizer_or_an_averaged_one(setup, model_dir, reg
         infer(bundle, [("asr", str(tmp_path / "nowhere.jsonl.gz"))], tmp_path / "out", InferConfig())
     with pytest.raises(ConfigError, match="task 'lid': the model was trained for"):
         infer(bundle, [("lid", manifests(setup)["asr"])], tmp_path / "out", InferConfig())
+
+
+def test_records_without_references_get_hypotheses_alone(setup, model_dir, registry, tmp_path):
+    from lhotse import CutSet
+
+    from tests.core.test_validate import audio_cut
+
+    labelled = manifests(setup)["asr"]
+    cuts = list(read_cuts(labelled))
+    bare = tmp_path / "new_audio.jsonl.gz"
+    CutSet([audio_cut(c.recording.sources[0].source, c.id, None) for c in cuts]).to_file(bare)
+    bundle = load_inference_model(model_dir, registry)
+    cfg = InferConfig(text=DecodeOptions(max_new_tokens=12))
+    with_refs, without = (infer(bundle, [("asr", str(m))], tmp_path / "out", cfg)[0] for m in (labelled, bare))
+    assert not (without / "ref.jsonl").exists() and (with_refs / "ref.jsonl").is_file()
+    assert (without / "hyp.jsonl").read_text() == (with_refs / "hyp.jsonl").read_text()
+
+    mixed = tmp_path / "mixed.jsonl.gz"
+    CutSet([audio_cut(c.recording.sources[0].source, c.id, None if i else "words") for i, c in enumerate(cuts)]
+           ).to_file(mixed)
+    with pytest.raises(DataError, match="5 of 6 records are bad: .a1. text: missing.*records need all their references"):
+        infer(bundle, [("asr", str(mixed))], tmp_path / "out", cfg)
