@@ -155,14 +155,20 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
                               f"not {job.world_size}")
     runner = job.wrap(model)
     # After building (resizing the vocabulary replaces parameters) and sharding (FSDP swaps in its own).
-    groups = [{"lr_scale": 1.0, "betas": tuple(cfg.optim.betas), **group,
-               "params": [p for p in group["params"] if p.requires_grad]} for group in kind.param_groups()]
-    optimizer = torch.optim.AdamW(groups, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    optimizer = torch.optim.AdamW(optimizer_groups(kind.param_groups(), cfg.optim), lr=cfg.optim.lr)
+    clipped = {}  # the kind's groups, each clipped on its own
+    for group in optimizer.param_groups:
+        clipped.setdefault(group["name"], []).extend(group["params"])
     data = Batches(kind, cfg.data, cfg.num_workers, job.world_size, job.rank)
     valid = (Batches(kind, cfg.valid, cfg.num_workers, job.world_size, job.rank)
              if cfg.valid is not None and cfg.valid_every else None)
     if state is not None:
-        job.load_optimizer_state(model, optimizer, state["optimizer"])
+        try:
+            job.load_optimizer_state(model, optimizer, state["optimizer"])
+        except (ValueError, KeyError) as e:
+            raise ConfigError(f"{last}: its optimizer state does not fit this run's parameter groups ({e}); it "
+                              f"was written with other frozen parts or by an older laura: start a new exp_dir "
+                              f"from its weights (init.backbone / init.encoder)") from None
         data.epoch, data.consumed = state["data"]["epoch"], state["data"]["consumed"]
         set_rng_state(state["rng"][job.rank])
         step = state["step"]
@@ -217,8 +223,8 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
                 meter.add(out.stats, positions, out.values)
             scaler.unscale_(optimizer)
             if cfg.optim.grad_clip > 0:
-                for group in optimizer.param_groups:
-                    nn.utils.clip_grad_norm_(group["params"], cfg.optim.grad_clip)
+                for params in clipped.values():
+                    nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
             scaler.step(optimizer)  # skipped when fp16 gradients overflowed
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
@@ -244,6 +250,21 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
         if log is not None:
             log.close()
     return final
+
+
+def optimizer_groups(groups: list[dict[str, Any]], optim: OptimConfig) -> list[dict[str, Any]]:
+    """AdamW groups from a kind's groups: each split into its matrices, decayed by ``optim.weight_decay``,
+    and its vectors (biases, norm scales), which are not decayed, as usual for transformers. Frozen
+    parameters are left out; ``name`` stays the kind's group, which gradient clipping goes by."""
+    out = []
+    for group in groups:
+        base = {"lr_scale": 1.0, "betas": tuple(optim.betas), **group}
+        trained = [p for p in group["params"] if p.requires_grad]
+        for decay, params in ((optim.weight_decay, [p for p in trained if p.ndim >= 2]),
+                              (0.0, [p for p in trained if p.ndim < 2])):
+            if params:
+                out.append({**base, "params": params, "weight_decay": decay})
+    return out
 
 
 def _metric(values: dict[str, float], name: str) -> float:

@@ -50,7 +50,7 @@ class GanConfig:
 class OptimConfig:
     lr: float = 1e-3  # AdamW peak learning rate, reached after warmup
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
-    weight_decay: float = 0.01
+    weight_decay: float = 0.01  # on weight matrices; biases and norm scales are not decayed
     warmup_steps: int = 100  # linear rise from 0
     decay: str = "cosine"  # "cosine" or "linear" from lr down to min_lr at max_steps
     min_lr: float = 1e-5

@@ -196,3 +196,22 @@ def test_validation_voices_audio_outputs_with_a_vocoder(setup, vocoder_dir, tmp_
     assert 0.0 <= values["asr/wer"]  # text tasks as before
     with pytest.raises(ConfigError, match="valid_vocoder voices an LM's codec tokens: it needs kind lm and codec.path"):
         config(setup, tmp_path / "x", "valid_vocoder=somewhere", "codec.path=''", "data.tasks=[]")
+
+
+def test_matrices_are_decayed_and_biases_and_norm_scales_are_not():
+    from torch import nn
+
+    from laura_core.train import optimizer_groups
+
+    generator = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 2))
+    discriminator = nn.Linear(2, 1)
+    generator[2].weight.requires_grad_(False)  # frozen: left out
+    groups = optimizer_groups([{"name": "generator", "params": list(generator.parameters())},
+                               {"name": "discriminator", "params": list(discriminator.parameters()),
+                                "lr_scale": 2.0, "betas": (0.5, 0.9)}], OptimConfig(weight_decay=0.1))
+    summary = [(g["name"], g["weight_decay"], g["lr_scale"], g["betas"], sorted(p.ndim for p in g["params"]))
+               for g in groups]
+    assert summary == [("generator", 0.1, 1.0, (0.9, 0.98), [2]),
+                       ("generator", 0.0, 1.0, (0.9, 0.98), [1, 1, 1, 1]),
+                       ("discriminator", 0.1, 2.0, (0.5, 0.9), [2]),
+                       ("discriminator", 0.0, 2.0, (0.5, 0.9), [1])]
