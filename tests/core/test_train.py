@@ -215,3 +215,9 @@ def test_matrices_are_decayed_and_biases_and_norm_scales_are_not():
                        ("generator", 0.0, 1.0, (0.9, 0.98), [1, 1, 1, 1]),
                        ("discriminator", 0.1, 2.0, (0.5, 0.9), [2]),
                        ("discriminator", 0.0, 2.0, (0.5, 0.9), [1])]
+
+
+def test_resuming_with_other_trained_parts_is_refused(setup, tmp_path):
+    train(config(setup, tmp_path, "max_steps=2", "save_every=2", "valid_every=0"))
+    with pytest.raises(ConfigError, match="optimizer state does not fit this run's parameter groups"):
+        train(config(setup, tmp_path, "max_steps=4", "resume=true", "valid_every=0", "freeze=[encoder]"))
