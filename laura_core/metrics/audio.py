@@ -1,9 +1,10 @@
 """Signal metrics for generated or enhanced audio: SI-SDR, PESQ (wide band), STOI/ESTOI and
 mel-cepstral distortion with DTW alignment. pesq, pystoi, pysptk and librosa do the real work.
 
-Reference and estimate are mono float arrays at the same rate; for the sample-aligned metrics
-(SI-SDR, PESQ, STOI) the longer one is cut to the shorter, since codec and vocoder outputs may
-differ from the reference by a few samples of padding.
+Reference and estimate are mono float arrays at the same rate. The sample-aligned metrics (SI-SDR,
+PESQ, STOI) score the reference's span: a longer estimate is cut to it (codec and vocoder outputs
+may run a few samples of padding past it), a shorter one is padded with silence, so an output that
+stops early is scored on what it left out too, not on its own length.
 """
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ PESQ_FLOOR = 1.0  # MOS-LQO scale minimum: the score of a missing or silent esti
 SI_SDR_FLOOR = -50.0  # dB, the score of a missing or silent estimate
 
 
-def _trim(ref: np.ndarray, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n = min(len(ref), len(est))
-    return np.asarray(ref[:n], dtype=np.float64), np.asarray(est[:n], dtype=np.float64)
+def _aligned(ref: np.ndarray, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``est`` cut or zero-padded to the length of ``ref``; both as float64."""
+    est = np.asarray(est[: len(ref)], dtype=np.float64)
+    return np.asarray(ref, dtype=np.float64), np.pad(est, (0, len(ref) - len(est)))
 
 
 def is_silent(wav: np.ndarray | None) -> bool:
@@ -27,7 +29,7 @@ def is_silent(wav: np.ndarray | None) -> bool:
 
 def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
     """Scale-invariant SDR in dB (Le Roux et al., 2019), means removed."""
-    ref, est = _trim(ref, est)
+    ref, est = _aligned(ref, est)
     ref, est = ref - ref.mean(), est - est.mean()
     if is_silent(est):
         return SI_SDR_FLOOR
@@ -43,7 +45,7 @@ def pesq_wb(ref: np.ndarray, est: np.ndarray, sample_rate: int) -> float:
 
     if sample_rate != PESQ_RATE:
         raise ValueError(f"wide-band PESQ needs {PESQ_RATE} Hz audio, got {sample_rate} Hz")
-    ref, est = _trim(ref, est)
+    ref, est = _aligned(ref, est)
     if is_silent(est):
         return PESQ_FLOOR
     return float(pesq(PESQ_RATE, ref, est, "wb"))
@@ -53,7 +55,7 @@ def stoi(ref: np.ndarray, est: np.ndarray, sample_rate: int, extended: bool = Fa
     """STOI (Taal et al., 2011) or, with ``extended``, ESTOI (Jensen & Taal, 2016)."""
     from pystoi import stoi as _stoi
 
-    ref, est = _trim(ref, est)
+    ref, est = _aligned(ref, est)
     if is_silent(est):
         return 0.0
     return float(_stoi(ref, est, sample_rate, extended=extended))

@@ -169,3 +169,24 @@ def test_records_without_references_get_hypotheses_alone(setup, model_dir, regis
            ).to_file(mixed)
     with pytest.raises(DataError, match="5 of 6 records are bad: .a1. text: missing.*records need all their references"):
         infer(bundle, [("asr", str(mixed))], tmp_path / "out", cfg)
+
+
+def test_enhancement_is_voiced_from_the_noisy_input(setup, model_dir, vocoder_dir, registry, tmp_path):
+    from lhotse import CutSet, Recording
+
+    from tests.core.test_validate import audio_cut
+
+    cuts = list(read_cuts(manifests(setup)["asr"]))[:3]
+    noisy = tmp_path / "se.jsonl.gz"
+    CutSet([audio_cut(c.recording.sources[0].source, f"s{i}", None,
+                      clean=Recording.from_file(c.recording.sources[0].source, recording_id=f"c{i}"))
+            for i, c in enumerate(cuts)]).to_file(noisy)
+    bundle = load_inference_model(model_dir, registry, vocoder_dir)
+    folder = infer(bundle, [("se", str(noisy))], tmp_path / "out", InferConfig(codec=DecodeOptions(
+        strategy="sample", top_k=25, max_new_tokens=8)))[0]
+    hyps, refs = records(folder / "hyp.jsonl"), records(folder / "ref.jsonl")
+    assert [r["id"] for r in refs] == ["s0", "s1", "s2"] and all(Path(r["audio"]).is_file() for r in refs)
+    for hyp in hyps:
+        wav, rate = sf.read(folder / hyp["audio"])
+        assert rate == bundle.codec.sample_rate and len(wav) == len(hyp["codes"]) * bundle.codec.hop_length
+    assert main(["score", "--dir", str(tmp_path / "out")]) == 0

@@ -49,6 +49,18 @@ def test_se_matches_pesq_and_pystoi(tmp_path, registry, speech):
     assert report.metrics["pesq"] == pytest.approx((pesq.pesq(RATE, clean["n1"], noisy["n1"], "wb") + 1.0) / 2, abs=1e-4)
 
 
+def test_an_output_that_stops_early_is_scored_on_the_whole_reference(speech):
+    from laura_core.metrics.audio import pesq_wb, stoi
+
+    ref = speech["a"]
+    tail_cut = ref[: RATE // 10]  # 0.1 s: PESQ alone would refuse it
+    padded = np.concatenate([tail_cut, np.zeros(len(ref) - len(tail_cut), np.float32)])
+    assert si_sdr(ref, tail_cut) == pytest.approx(si_sdr(ref, padded), abs=1e-9) and si_sdr(ref, tail_cut) < 0.5
+    assert pesq_wb(ref, tail_cut, RATE) == pytest.approx(pesq.pesq(RATE, ref, padded, "wb"), abs=1e-4)
+    assert stoi(ref, tail_cut, RATE) == pytest.approx(pystoi.stoi(ref, padded, RATE), abs=1e-6)
+    assert stoi(ref, tail_cut, RATE) < 0.5 < stoi(ref, np.concatenate([ref, np.zeros(160, np.float32)]), RATE)
+
+
 def test_mcd_properties(speech):
     opts = MCDOptions()
     same = mcd_dtw(speech["a"], speech["a"], RATE, opts)
