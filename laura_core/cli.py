@@ -388,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  text.strategy=greedy   greedy | beam | sample, for text outputs (text.beam_size=4, text.top_k, ...)\n"
                "  codec.top_k=25         codec outputs sample (codec.temperature, codec.max_new_tokens=750)\n"
                "  max_duration=60        seconds of input per batch\n"
+               "  validation.max_duration=30   longest accepted input, seconds (see `laura validate --help`)\n"
                "  seed=0 device=cpu\n\n"
                "example:\n  laura infer exp/mini/lm/checkpoints/step_00000300 exp/mini/decode "
                "--data asr=data/mini/asr/test.jsonl.gz --data mt=data/mini/mt/test.jsonl.gz text.strategy=beam\n"

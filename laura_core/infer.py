@@ -14,6 +14,7 @@ another model or other options); the final files are written atomically.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import zlib
@@ -34,7 +35,7 @@ from laura_core.manifest import cut_to_record, read_cuts
 from laura_core.model import Item, LauraGPT, default_decoding, load_model
 from laura_core.synthesis import synthesize
 from laura_core.task import FieldType, Modality, Task
-from laura_core.validate import ValidationOptions, check_cuts
+from laura_core.validate import OnError, ValidationOptions, check_cuts
 
 if TYPE_CHECKING:
     from laura_core.interfaces import Codec, Tokenizer, Vocoder
@@ -50,6 +51,7 @@ class InferConfig:
     max_duration: float = 60.0  # padded seconds of input per batch (text inputs count their reading time)
     seed: int = 0  # sampling: each item draws from a generator seeded by this and its id
     device: str = "cpu"
+    validation: ValidationOptions = field(default_factory=ValidationOptions)  # e.g. validation.max_duration=60
 
 
 @dataclass
@@ -160,7 +162,7 @@ def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: I
     _claim(folder, info)
     if (folder / "hyp.jsonl").is_file():  # finished by an earlier run with the same model and options
         return
-    cuts, labelled = _valid_cuts(manifest, task)
+    cuts, labelled = _valid_cuts(manifest, task, cfg.validation)
     done = read_partial_jsonl(folder / PARTIAL_FILE)
     todo = [cut for cut in cuts if cut.id not in done]
     if todo:
@@ -178,18 +180,21 @@ def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: I
     # An output with nothing in it (eos at once) is left out: `laura score` counts it as missing.
     hyps = [done[cut.id] for cut in cuts if all(done[cut.id].get(f.name) is not None for f in task.hyp_fields)]
     write_jsonl(folder / "hyp.jsonl", hyps)
-    (folder / PARTIAL_FILE).unlink()
+    (folder / PARTIAL_FILE).unlink(missing_ok=True)
 
 
-def _valid_cuts(manifest: str, task: Task) -> tuple[list, bool]:
+def _valid_cuts(manifest: str, task: Task, options: ValidationOptions) -> tuple[list, bool]:
     """The manifest's cuts, and whether they hold references: every record whole (references are
     written), or none with a target (inputs alone, e.g. new audio to transcribe). Bad inputs, or
     references only some records have or that are broken, stop the run, naming record and field."""
+    if options.on_error is not OnError.stop:
+        raise ConfigError("laura infer decodes every record or none: validation.on_error must stay stop "
+                          "(`laura validate` lists the bad records to fix or remove)")
     cuts = list(read_cuts(manifest))
-    whole = check_cuts(cuts, task, ValidationOptions(), manifest)
+    whole = check_cuts(cuts, task, options, manifest)
     if whole.ok:
         return cuts, True
-    inputs = check_cuts(cuts, task, ValidationOptions(inputs_only=True), manifest)
+    inputs = check_cuts(cuts, task, dataclasses.replace(options, inputs_only=True), manifest)
     if not inputs.ok:
         raise DataError(f"{inputs.summary()} (`laura validate` lists all)")
     unlabelled = (whole.bad == whole.checked and len(whole.problems) == whole.checked

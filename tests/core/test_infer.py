@@ -18,6 +18,7 @@ from laura_core.io import read_jsonl
 from laura_core.manifest import cut_to_record, read_cuts
 from laura_core.model import Item
 from laura_core.train import train
+from laura_core.validate import OnError, ValidationOptions
 from tests.core.conftest import manifests
 from tests.core.test_train import config
 
@@ -147,6 +148,12 @@ def test_a_model_with_another_tokenizer_or_an_averaged_one(setup, model_dir, reg
         infer(bundle, [("asr", str(tmp_path / "nowhere.jsonl.gz"))], tmp_path / "out", InferConfig())
     with pytest.raises(ConfigError, match="task 'lid': the model was trained for"):
         infer(bundle, [("lid", manifests(setup)["asr"])], tmp_path / "out", InferConfig())
+    with pytest.raises(ConfigError, match="validation.on_error must stay stop"):
+        infer(bundle, [("asr", manifests(setup)["asr"])], tmp_path / "out",
+              InferConfig(validation=ValidationOptions(on_error=OnError.skip)))
+    with pytest.raises(DataError, match="1 of 6 records are bad: 'a5' audio: duration 0.90 s outside .0.1, 0.85. s"):
+        infer(bundle, [("asr", manifests(setup)["asr"])], tmp_path / "out2",
+              InferConfig(validation=ValidationOptions(max_duration=0.85)))
 
 
 def test_records_without_references_get_hypotheses_alone(setup, model_dir, registry, tmp_path):
