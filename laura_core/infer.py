@@ -96,6 +96,7 @@ def load_inference_model(model_dir: str | Path, registry: "Registry", vocoder_di
         if found != codec_identity:
             raise ConfigError(f"{directory}: trained with codec {codec_identity}, but {cfg.codec.path} is {found}")
     model, _ = load_model(directory, registry)
+    model.never_emit(tokenizer.never_emitted())
     vocoder = None
     if vocoder_dir:
         if codec is None:

@@ -139,6 +139,11 @@ class Tokenizer(abc.ABC):
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.encode(t) for t in texts]
 
+    def never_emitted(self) -> list[int]:
+        """Ids of the text range that no text output holds (unknown and control pieces, unused ids):
+        generation never emits them. Default: none."""
+        return []
+
 
 class CorpusPreparer(abc.ABC):
     """Turns a corpus on disk into laura manifests (see ``laura_core.manifest``): ``laura prepare NAME SRC DST``.

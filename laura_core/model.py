@@ -16,7 +16,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -101,6 +101,7 @@ class LauraGPT(nn.Module):
         self.encoder, self.backbone, self.layout = encoder, backbone, layout
         self.inputs = {name: t.input for name, t in tasks.items()}
         self.outputs = {name: t.output for name, t in tasks.items()}
+        self.silent_text_ids: tuple[int, ...] = ()  # see never_emit
         # Sharded training (FSDP) needs every rank to run every module each step, audio or not.
         self.always_run_encoder = False
 
@@ -182,6 +183,12 @@ class LauraGPT(nn.Module):
 
     # -- generation ---------------------------------------------------------------------------
 
+    def never_emit(self, text_ids: Iterable[int]) -> None:
+        """Text ids generation must not emit: the tokenizer's unknown and control pieces
+        (``Tokenizer.never_emitted``). No target holds them and an output holding them is never
+        right, yet an undertrained model may rank them first."""
+        self.silent_text_ids = tuple(sorted({int(i) for i in text_ids}))
+
     @torch.inference_mode()
     def generate(
         self,
@@ -212,7 +219,7 @@ class LauraGPT(nn.Module):
             prompt = Prompt(
                 embeds=self.embed(batch),
                 mask=batch.mask.to(device),
-                ranges=self.layout.output_ranges(modality),
+                ranges=self.layout.output_ranges(modality, self.silent_text_ids),
                 max_new=torch.full((len(index),), opts.max_new_tokens, dtype=torch.long, device=device),
             )
             rows = [generator[i] for i in index] if per_item else generator

@@ -60,6 +60,7 @@ class LanguageModelKind:
             raise ConfigError(f"tasks {', '.join(speaking)} output codec tokens: set codec.path to the codec "
                               f"directory that made their codes")
         self.model = build_model(model_cfg, registry)
+        self.model.never_emit(self.tokenizer.never_emitted())
         self.tasks = {name: registry.task(name) for name in self.model.layout.tasks}
         for part in PARTS:
             path = getattr(cfg.init, part)

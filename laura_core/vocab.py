@@ -117,14 +117,27 @@ class VocabLayout:
             return "task"
         return "codec"
 
-    def output_ranges(self, modality: Modality) -> list[tuple[int, int]]:
-        """Half-open id ranges a task of this output modality may emit (always including eos)."""
+    def output_ranges(self, modality: Modality, exclude: Iterable[int] = ()) -> list[tuple[int, int]]:
+        """Half-open id ranges a task of this output modality may emit (always including eos), without
+        the text ids ``exclude`` (a tokenizer's unknown and control pieces)."""
         eos = (self.eos_id, self.eos_id + 1)
         if modality is Modality.TEXT:
-            return [(0, self.text_size), eos]
-        if modality is Modality.CODEC:
-            return [eos, (self.codec_offset, self.size)]
-        raise ValueError(f"{modality} is not an output modality")
+            ranges = [(0, self.text_size), eos]
+        elif modality is Modality.CODEC:
+            ranges = [eos, (self.codec_offset, self.size)]
+        else:
+            raise ValueError(f"{modality} is not an output modality")
+        holes = sorted({int(i) for i in exclude if 0 <= int(i) < self.text_size})
+        out = []
+        for lo, hi in ranges:
+            start = lo
+            for hole in (h for h in holes if lo <= h < hi):
+                if start < hole:
+                    out.append((start, hole))
+                start = hole + 1
+            if start < hi:
+                out.append((start, hi))
+        return out
 
     # -- persistence --------------------------------------------------------------------------
 

@@ -58,6 +58,12 @@ class HFTokenizer(Tokenizer):
     def identity(self) -> str:
         return self._identity
 
+    def never_emitted(self) -> list[int]:
+        """Special added tokens (Qwen's ``<|endoftext|>``, ``<|im_start|>``, ...) and ids no token has."""
+        special = {i for i, token in self._tok.get_added_tokens_decoder().items() if token.special}
+        known = set(self._tok.get_vocab(with_added_tokens=True).values())
+        return sorted(special | (set(range(self.vocab_size)) - known))
+
 
 @hookimpl
 def register_components(register):

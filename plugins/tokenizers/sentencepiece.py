@@ -65,6 +65,10 @@ class SentencePieceTokenizer(Tokenizer):
     def identity(self) -> str:
         return self._identity
 
+    def never_emitted(self) -> list[int]:
+        sp = self._sp
+        return [i for i in range(self.vocab_size) if sp.is_unknown(i) or sp.is_control(i) or sp.is_unused(i)]
+
     @classmethod
     def train(
         cls,

@@ -95,6 +95,26 @@ def test_per_item_generators_make_samples_independent_of_the_batch(tiny):
         model.generate(prompts, warm, warm, generator=gens([0, 1]))
 
 
+def test_silent_text_ids_are_never_emitted(tiny):
+    model, _ = tiny
+    prompts = [Item(it.task, it.source) for it in mixed_items(model, seed=4)
+               if model.outputs[it.task] is Modality.TEXT] * 3
+    hot = DecodeOptions(strategy="sample", temperature=50.0, max_new_tokens=60)  # near uniform over the range
+    silent = list(range(0, model.layout.text_size, 2))  # every even text id
+
+    def emitted():
+        outputs = model.generate(prompts, hot, hot, generator=torch.Generator().manual_seed(0))
+        return {t for out in outputs for t in out}
+
+    assert emitted() & set(silent)  # the test can fail: sampled hot, the ids do come out
+    model.never_emit(silent)
+    try:
+        ids = emitted()
+        assert ids and not ids & set(silent) and all(model.layout.kind_of(t) == "text" for t in ids)
+    finally:
+        model.never_emit(())
+
+
 def test_decoding_never_leaves_the_output_modality(tiny):
     model, _ = tiny
     layout = model.layout

@@ -22,6 +22,9 @@ def test_offsets_and_ranges():
         layout.codec_id(1024)
     assert layout.output_ranges(Modality.TEXT) == [(0, 1000), (layout.eos_id, layout.eos_id + 1)]
     assert layout.output_ranges(Modality.CODEC) == [(layout.eos_id, layout.eos_id + 1), (1080, layout.size)]
+    eos = (layout.eos_id, layout.eos_id + 1)
+    assert layout.output_ranges(Modality.TEXT, exclude=[0, 5, 6, 999, 1080]) == [(1, 5), (7, 999), eos]
+    assert layout.output_ranges(Modality.CODEC, exclude=[0, layout.eos_id]) == [eos, (1080, layout.size)]
 
 
 def test_task_ids_depend_on_names_not_order():

@@ -124,6 +124,17 @@ def test_sentencepiece_identity_and_summary(sp_model):
     assert sorted(p.name for p in sp_model.parent.iterdir()) == ["tokenizer.model", "tokenizer.yaml"]
 
 
+def test_sentencepiece_never_emits_its_unknown_and_control_pieces(sp_model, tmp_path):
+    tok = SentencePieceTokenizer(SentencePieceConfig(model=str(sp_model)))
+    assert tok.never_emitted() == [0] and tok.decode([0]).strip() == "\u2047"  # <unk>, shown as ⁇
+    spm = pytest.importorskip("sentencepiece")
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(SENTENCES), model_prefix=str(tmp_path / "ctl"),
+                                   vocab_size=80, bos_id=1, eos_id=2, unk_id=0, pad_id=3,
+                                   control_symbols=["<sep>"], minloglevel=2)
+    with_controls = SentencePieceTokenizer(SentencePieceConfig(model=str(tmp_path / "ctl.model")))
+    assert with_controls.never_emitted() == [0, 1, 2, 3, 4]
+
+
 def test_sentencepiece_decode_refuses_ids_outside_the_text_range(sp_model):
     tok = SentencePieceTokenizer(SentencePieceConfig(model=str(sp_model)))
     assert tok.decode(np.array(tok.encode("the sea"))) == "the sea"
@@ -201,6 +212,13 @@ def test_hf_tokenizer_text_range_covers_its_added_tokens(hf_file):
     assert tok.vocab_size - 1 == direct.token_to_id("<|added|>")
     assert tok.encode("<|added|>") == [tok.vocab_size - 1]
     assert tok.decode([direct.token_to_id("<|endoftext|>")]) == "<|endoftext|>"  # nothing is skipped
+
+
+def test_hf_tokenizer_never_emits_its_special_tokens(hf_file):
+    tok = HFTokenizer(HFTokenizerConfig(path=str(hf_file)))
+    direct = tokenizers.Tokenizer.from_file(str(hf_file))
+    specials = [direct.token_to_id(t) for t in ("<|endoftext|>", "<|im_start|>", "<|im_end|>")]
+    assert tok.never_emitted() == sorted(specials)  # "<|added|>" is an ordinary added token
 
 
 def test_hf_tokenizer_identity_and_errors(hf_file, tmp_path):
