@@ -2,6 +2,7 @@
 # System packages laura needs, installed with apt only when missing:
 #   java      - pycocoevalcap's PTB tokenizer and METEOR (audio captioning scores)
 #   espeak-ng - speech synthesis for the demo data and the mini corpus
+#   g++       - builds the qwen2 backbone's fused CPU decode step on first use
 #   the mini corpus material (laura prepare mini; Debian main):
 #     asterisk-core-sounds-{en,es,fr}(-g722) - recorded telephone prompts and their transcripts
 #     fillets-ng-data(-cs,-nl)               - game dialogue: lines, translations, Czech and Dutch voices
@@ -12,6 +13,7 @@ set -euo pipefail
 need=()
 command -v java >/dev/null || need+=(default-jre-headless)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
+command -v g++ >/dev/null || need+=(g++)
 mini=(
   asterisk-core-sounds-en asterisk-core-sounds-en-g722 asterisk-core-sounds-es asterisk-core-sounds-es-g722
   asterisk-core-sounds-fr asterisk-core-sounds-fr-g722 fillets-ng-data fillets-ng-data-cs fillets-ng-data-nl

@@ -26,6 +26,8 @@ from laura_core.errors import ConfigError, DataError
 from laura_core.interfaces import Backbone, KVCache
 from laura_core.io import write_json
 
+from . import decode_kernel
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 INIT_STD = 0.02  # Hugging Face's initializer_range: new weights, vocabulary rows included, are N(0, INIT_STD)
 
@@ -187,7 +189,9 @@ class DecoderLayer(nn.Module):
 # state (state dict, autograd, FSDP, checkpoints); the copy is rebuilt when a parameter or submodule
 # is replaced or a parameter is modified in place (its version counter moves), and is dropped by
 # train(), to() and the like. Without oneDNN the modules run (fused matrices alone gain nothing
-# measurable with MKL's kernels, and would double the memory).
+# measurable with MKL's kernels, and would double the memory). A decode step of up to a few rows goes
+# further where the C++ kernel builds (decode_kernel.py): one call runs every layer on the parameters
+# themselves, and the head's allowed rows are read in place.
 
 PACK_ROWS_HINT = None  # oneDNN's default packed layout: as fast as any at 1 row and at 8, faster at 96
 MAX_HEADS = 4  # output heads kept, one per distinct set of logits ranges
@@ -217,6 +221,16 @@ class FrozenLinear:
     def add(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         """``residual + F.linear(x, weight, bias)``, the addition fused into the matmul."""
         return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
+
+
+def _step_weights(layer: DecoderLayer) -> list[torch.Tensor]:
+    """A layer's parameters in the order ``decode_step`` takes them (an empty tensor for no bias)."""
+    attn, mlp = layer.self_attn, layer.mlp
+    none = torch.empty(0)
+    tensors = [layer.input_layernorm.weight, attn.q_proj.weight, attn.q_proj.bias, attn.k_proj.weight,
+               attn.k_proj.bias, attn.v_proj.weight, attn.v_proj.bias, attn.o_proj.weight,
+               layer.post_attention_layernorm.weight, mlp.gate_proj.weight, mlp.up_proj.weight, mlp.down_proj.weight]
+    return [none if t is None else t.detach() for t in tensors]
 
 
 def _fused(linears: Sequence[nn.Linear], scale: torch.Tensor) -> FrozenLinear:
@@ -298,6 +312,11 @@ class InferenceWeights:
         config = backbone.config
         self.inv_freq = inverse_frequencies(config.head_dim, config.rope_theta)
         self.groups = config.num_attention_heads // config.num_key_value_heads
+        self.n_heads, self.eps = config.num_attention_heads, config.rms_norm_eps
+        # The fused decode step (decode_kernel) reads the parameters themselves, in place.
+        self.step_weights = [w for layer in backbone.layers for w in _step_weights(layer)]
+        if not all(w.is_contiguous() for w in self.step_weights + [self.head_weight]):
+            self.step_weights = None
 
     def hooked(self) -> bool:
         """Whether a forward hook would be bypassed (FSDP registers some on every layer)."""
@@ -322,6 +341,12 @@ class InferenceWeights:
                 cache: KVCache | None) -> torch.Tensor:
         """The decoder layers and the final norm; arguments as ``Qwen2Backbone.forward``'s."""
         b, length = x.shape[:2]
+        if length == 1 and self.fused_step(b, cache):
+            cos, sin = self.rotary(position_ids, x.dtype)
+            hidden = decode_kernel.load().decode_step(
+                x.reshape(b, -1), self.step_weights, self.norm_weight, cache.keys, cache.values,
+                key_mask.contiguous(), cos.view(b, -1), sin.view(b, -1), cache.length, self.n_heads, self.eps)
+            return hidden.view(b, 1, -1)
         if length == 1 and bool(key_mask.all()):  # a decode step without padding: every key is visible
             mask = None
         elif length == 1:  # a decode step: one row of ``attention_bias``, shared by a group's query heads
@@ -335,9 +360,21 @@ class InferenceWeights:
             x = layer(x, cos, sin, mask, cache, i)
         return normalise(x, self.norm_eps).mul_(self.norm_weight)
 
+    def fused_step(self, rows: int, cache: KVCache | None) -> bool:
+        """Whether a decode step of ``rows`` rows runs as one fused kernel call (see decode_kernel)."""
+        return (self.step_weights is not None and rows <= decode_kernel.MAX_ROWS and cache is not None
+                and cache.keys.dtype == torch.float32 and cache.keys.is_contiguous()
+                and cache.values.is_contiguous() and decode_kernel.load() is not None)
+
     def logits(self, hidden: torch.Tensor, ranges: Sequence[tuple[int, int]] | None) -> torch.Tensor:
-        """``Qwen2Backbone.logits``: the head's rows for ``ranges`` gathered into one matrix, once."""
+        """``Qwen2Backbone.logits``: the head's rows for ``ranges`` gathered into one matrix, once; at a
+        few rows, read in place by the fused kernel instead."""
         key = None if ranges is None else tuple((int(lo), int(hi)) for lo, hi in ranges)
+        rows = hidden.shape[:-1].numel()
+        if self.step_weights is not None and rows <= decode_kernel.MAX_ROWS and decode_kernel.load() is not None:
+            flat = [0, self.head_weight.shape[0]] if key is None else [bound for pair in key for bound in pair]
+            logits = decode_kernel.load().head_rows(hidden.reshape(rows, -1), self.head_weight, flat)
+            return logits.view(*hidden.shape[:-1], -1)
         head = self.heads.get(key)
         if head is None:
             if len(self.heads) >= MAX_HEADS:

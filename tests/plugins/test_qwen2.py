@@ -9,6 +9,7 @@ from torch import nn
 
 from laura_core.errors import ConfigError, DataError
 from laura_core.registry import get_registry
+from laura_plugins.backbones import decode_kernel
 from laura_plugins.backbones.qwen2 import Qwen2Backbone, Qwen2Config, attention_bias, onednn_linear_available
 
 TINY = dict(vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
@@ -411,6 +412,100 @@ def test_without_onednn_the_modules_run(monkeypatch):
     with pytest.warns(UserWarning, match="could not prepack"):
         assert torch.equal(full_logits(model, ids, mask), expected)
     assert not model.use_inference_weights and model.inference_weights(model.embed(ids)) is None
+
+
+# -- the fused C++ decode step (decode_kernel) ---------------------------------------------------------
+
+
+def test_fused_decode_step_builds_here():
+    # make install provides the compiler and ninja: CI must exercise the kernel, not its fallback.
+    assert decode_kernel.load() is not None
+
+
+@contextlib.contextmanager
+def counting_fused_steps(monkeypatch):
+    """Counts the fused kernel's decode_step and head_rows calls: {"decode_step": n, "head_rows": m}."""
+    ops, calls = decode_kernel.load(), {"decode_step": 0, "head_rows": 0}
+
+    class Counted:
+        def __getattr__(self, name):
+            def call(*args):
+                calls[name] += 1
+                return getattr(ops, name)(*args)
+            return call
+    monkeypatch.setattr(decode_kernel, "load", lambda: Counted())
+    yield calls
+    monkeypatch.undo()
+
+
+ODD = dict(vocab_size=70, hidden_size=40, intermediate_size=72, num_hidden_layers=2, num_attention_heads=4,
+           num_key_value_heads=2)  # widths that are not multiples of the kernel's 16-float vectors
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("lengths", [[7], [3, 9, 6], [2, 5, 8, 4, 6]], ids=["batch1", "batch3", "batch5"])
+@pytest.mark.parametrize("sizes", ["tiny", "odd"])
+@pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])
+@needs_onednn
+def test_fused_decode_step_matches_modules(monkeypatch, lengths, sizes, tied):
+    torch.manual_seed(0)
+    model = Qwen2Backbone(Qwen2Config(**{**(TINY if sizes == "tiny" else ODD), "tie_word_embeddings": tied})).eval()
+    for p in model.parameters():  # biases and norms that are not the fresh zeros and ones
+        p.add_(0.1 * torch.randn_like(p))
+    ids, mask = left_padded(lengths)
+    ids = ids % model.vocab_size
+    with counting_fused_steps(monkeypatch) as calls:
+        tokens = greedy(model, ids, mask, 10, check_against_full=True)  # each step's logits vs recomputing all
+    fused = len(lengths) <= decode_kernel.MAX_ROWS
+    assert calls["decode_step"] == (9 if fused else 0)  # the prompt itself goes through oneDNN's matmuls
+    with plain(model):
+        assert torch.equal(tokens, greedy(model, ids, mask, 10))
+    # Step by step against the modules: hidden states, restricted logits and the cache's contents.
+    caches = [model.new_cache(len(ids), ids.shape[1] + 4) for _ in range(2)]
+    pos = positions(mask)
+    for step in range(4):
+        outputs = []
+        for cache, modules in zip(caches, [False, True]):
+            with plain(model) if modules else contextlib.nullcontext():
+                x = model.embed(ids if step == 0 else ids[:, -1:])
+                hidden = model(x, mask, pos if step == 0 else pos[:, -1:], cache)
+                outputs.append((hidden, model.logits(hidden, [(5, 20), (0, 3)])))
+        torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=1e-5)
+        torch.testing.assert_close(caches[0].keys, caches[1].keys, rtol=0, atol=1e-5)
+        torch.testing.assert_close(caches[0].values, caches[1].values, rtol=0, atol=1e-5)
+        ids = torch.cat([ids, outputs[0][1][:, -1].argmax(-1, keepdim=True) + 5], dim=1)
+        mask = torch.cat([mask, mask.new_ones(len(ids), 1)], dim=1)
+        pos = torch.cat([pos, pos[:, -1:] + 1], dim=1)
+
+
+@torch.no_grad()
+def test_fused_decode_step_refuses_a_full_cache():
+    model = perturbed_model()
+    ids, mask = left_padded([4])
+    cache = model.new_cache(1, 4)
+    model(model.embed(ids), mask, positions(mask), cache)
+    step = mask.new_ones(1, 5)
+    with pytest.raises(RuntimeError, match="KV cache overflow: 5 positions > max_len 4"):
+        model(model.embed(ids[:, :1]), step, torch.tensor([[4]]), cache)
+
+
+def test_fused_decode_step_falls_back_with_a_warning(monkeypatch):
+    import torch.utils.cpp_extension
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("Error building extension: c++: not found")
+    monkeypatch.setattr(torch.utils.cpp_extension, "load", no_compiler)
+    with pytest.warns(UserWarning, match="could not be built.*c\\+\\+: not found"):
+        assert decode_kernel.load.__wrapped__() is None
+    monkeypatch.setenv("LAURA_DECODE_KERNEL", "0")
+    assert decode_kernel.load.__wrapped__() is None  # turned off: no build, no warning
+    # Without the kernel, decoding runs the PyTorch path with the same results.
+    model = perturbed_model()
+    ids, mask = left_padded([3, 6])
+    with torch.no_grad():
+        expected = greedy(model, ids, mask, 6)
+        monkeypatch.setattr(decode_kernel, "load", lambda: None)
+        assert torch.equal(greedy(model, ids, mask, 6), expected)
 
 
 @torch.no_grad()
