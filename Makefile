@@ -1,5 +1,5 @@
 # make test : install everything (apt + pip into .venv) and run the fast test suite
-# make demo : install everything and run the demo (today: score the bundled example outputs of all eight tasks)
+# make demo : install everything and run the whole pipeline on the mini corpus (egs/mini/demo.sh)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

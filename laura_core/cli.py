@@ -210,7 +210,7 @@ def _progress(label: str):
 def cmd_codec_encode(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from laura_core.codes import encode_dir, encode_manifest
+    from laura_core.codes import encode_dir, encode_manifest, manifest_code_usage
 
     codec, identity = _codec(args)
     codec.to(args.device)
@@ -221,6 +221,13 @@ def cmd_codec_encode(args: argparse.Namespace) -> int:
         n = encode_manifest(codec, identity, src, Path(args.dst), args.field, args.batch_seconds, args.device,
                             _progress("encoded"))
     print(f"encoded {n} new items with {identity} into {args.dst}")
+    if not src.is_dir():
+        usage = manifest_code_usage(Path(args.dst), codec.codebook_size)
+        print(usage)
+        if usage.collapsed:
+            print(f"warning: one code stands for {usage.top_share:.0%} of the frames: this codec's first group "
+                  f"carries little of the audio, so an LM learns little from these codes (train the codec longer)",
+                  file=sys.stderr)
     return 0
 
 

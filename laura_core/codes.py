@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -223,3 +224,39 @@ def encode_manifest(codec: Codec, identity: str, src: Path, dst: Path, field: st
     tmp.replace(dst)
     partial.unlink()
     return len(recordings)
+
+
+@dataclass(frozen=True)
+class CodeUsage:
+    """How the first-group codes of a coded manifest use the codebook. The LM learns these codes, so a
+    codec whose first group has collapsed onto a few codes (an undertrained one) shows here first."""
+
+    frames: int
+    used: int  # distinct codes
+    size: int  # codebook size
+    perplexity: float  # 2 ** entropy of the code distribution: how many codes are in effective use
+    top_share: float  # frames on the commonest code
+
+    @classmethod
+    def of(cls, sequences: Iterable[Sequence[int]], size: int) -> CodeUsage:
+        counts = np.zeros(size, dtype=np.int64)
+        for codes in sequences:
+            counts += np.bincount(np.asarray(codes, dtype=np.int64), minlength=size)
+        frames = int(counts.sum())
+        p = counts[counts > 0] / max(frames, 1)
+        return cls(frames, int((counts > 0).sum()), size, float(2 ** -(p * np.log2(p)).sum()),
+                   float(p.max()) if frames else 0.0)
+
+    @property
+    def collapsed(self) -> bool:
+        """One code on most frames: whatever the audio, the first group says almost nothing about it."""
+        return self.top_share > 0.5
+
+    def __str__(self) -> str:
+        return (f"first-group codes: {self.used} of {self.size} in use, perplexity {self.perplexity:.1f}, "
+                f"the commonest on {self.top_share:.0%} of {self.frames} frames")
+
+
+def manifest_code_usage(path: Path, size: int) -> CodeUsage:
+    """``CodeUsage`` of the first-group codes in coded manifest ``path``."""
+    return CodeUsage.of((cut.custom[CODES] for cut in read_cuts(path)), size)

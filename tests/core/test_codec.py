@@ -1,5 +1,6 @@
 """Codec directories, `laura codec encode/decode`, and training the codec and the vocoder with `laura train`."""
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -13,9 +14,10 @@ from lhotse import CutSet
 from laura_core.checkpoint import list_checkpoints
 from laura_core.cli import main
 from laura_core.codec import CODEC_WEIGHTS, CodecSpec, build_codec, load_codec
-from laura_core.codes import encode_manifest, encode_waves
+from laura_core.codes import CodeUsage, encode_manifest, encode_waves, manifest_code_usage
 from laura_core.errors import ConfigError
 from laura_core.manifest import CODEC, CODES, read_cuts
+from laura_core.registry import get_registry
 from laura_core.train import train
 from laura_core.train_codec import load_vocoder
 from laura_core.train_config import load_train_config
@@ -153,6 +155,28 @@ def test_a_manifest_gets_codes_and_identity_and_an_interrupted_run_resumes(codec
     assert not dst.with_name(dst.name + ".partial.jsonl").exists()
     with pytest.raises(ConfigError, match="not over it"):
         encode_manifest(codec, identity, dst, dst)
+
+
+def test_code_usage_tells_a_collapsed_first_group(codec_dir, wav_dir, tmp_path, capsys):
+    from tests.core.test_validate import audio_cut
+
+    usage = CodeUsage.of([[3, 3, 3, 1], [3, 0]], size=8)
+    assert (usage.frames, usage.used, usage.size) == (6, 3, 8)
+    assert usage.top_share == pytest.approx(4 / 6) and usage.collapsed
+    entropy = -(4 / 6 * math.log2(4 / 6) + 2 * (1 / 6) * math.log2(1 / 6))
+    assert usage.perplexity == pytest.approx(2 ** entropy)
+    even = CodeUsage.of([[0, 1, 2, 3]], size=4)
+    assert even.perplexity == pytest.approx(4.0) and not even.collapsed
+    assert str(usage) == "first-group codes: 3 of 8 in use, perplexity 2.4, the commonest on 67% of 6 frames"
+    # `laura codec encode` prints it for a manifest, and warns when one code covers most frames.
+    src = tmp_path / "tts.jsonl.gz"
+    CutSet([audio_cut(f, f"t{i}", "words") for i, f in enumerate(sorted(wav_dir.rglob("*.wav")))]).to_file(src)
+    dst = tmp_path / "coded.jsonl.gz"
+    assert main(["codec", "encode", "--codec", str(codec_dir), str(src), str(dst)]) == 0
+    out = capsys.readouterr()
+    expected = manifest_code_usage(dst, load_codec(codec_dir, get_registry())[0].codebook_size)
+    assert str(expected) in out.out and expected.frames > 0
+    assert ("warning: one code stands for" in out.err) == expected.collapsed
 
 
 # -- training ---------------------------------------------------------------------------------

@@ -170,7 +170,9 @@ def test_the_mini_recipe_configs_load():
     conf = REPO / "egs" / "mini" / "conf"
     cfg = load_train_config(conf / "train_tiny.yaml", ["exp_dir=exp/x"])
     assert cfg.model.text_vocab_size == 256
-    assert [t.task for t in cfg.data.tasks] == [t.task for t in cfg.valid.tasks] == ["asr", "s2tt", "mt", "aac", "ser", "slu"]
+    tasks = ["asr", "s2tt", "tts", "mt", "se", "aac", "ser", "slu"]
+    assert [t.task for t in cfg.data.tasks] == [t.task for t in cfg.valid.tasks] == tasks
+    assert cfg.codec.path  # tts and se learn codec codes
     codec = load_train_config(conf / "codec_small.yaml", ["exp_dir=exp/x"])
     assert (codec.kind, codec.codec.name, codec.codec.size, codec.data.max_cuts) == ("codec", "laura_codec", "small", 8)
     vocoder = load_train_config(conf / "vocoder_tiny.yaml", ["exp_dir=exp/x"])

@@ -82,6 +82,30 @@ def test_error_decreases_with_each_quantizer(registry, speech):
     assert errors[-1] < 0.01 * errors[1]  # each level removes a good share of what is left
 
 
+def test_codebook_settles_with_small_batches():
+    # 16 vectors per step for 64 codes: a code is used once every 4 steps on average. The codebook must
+    # still settle on the data's 64 clusters and keep its mapping, not replace unused codes at every
+    # step: an absolute dead-code count of 2 did, and ended with one code for everything.
+    from laura_plugins.codecs.laura_codec.quantizer import Codebook
+
+    g = torch.Generator().manual_seed(0)
+    centres = 3 * torch.randn(64, 8, generator=g)
+
+    def batch(n=16):
+        return centres[torch.randint(64, (n,), generator=g)] + 0.05 * torch.randn(n, 8, generator=g)
+    torch.manual_seed(0)
+    book = Codebook(dim=8, size=64, decay=0.99, kmeans_iters=10, dead_code_share=0.1)
+    book(batch(256), update=True)  # k-means on a first, larger batch
+    for _ in range(300):
+        book(batch(), update=True)
+    settled = book.encode(centres)
+    for _ in range(50):
+        book(batch(), update=True)
+    assert torch.equal(book.encode(centres), settled)
+    assert len(settled.unique()) >= 40  # k-means leaves some clusters sharing a code; most have their own
+    assert (book.decode(settled) - centres).norm(dim=1).median() < 0.5
+
+
 def test_structured_dropout_draws_from_the_configured_set():
     torch.manual_seed(0)
     rvq = ResidualVQ(dim=4, n_q=6, codebook_size=8, kmeans_iters=1, dropout_choices=[1, 3, 6]).train()

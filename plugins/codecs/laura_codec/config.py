@@ -33,9 +33,12 @@ class LauraCodecConfig:
     codebook_size: int = 1024
     ema_decay: float = 0.99
     kmeans_iters: int = 10  # Lloyd iterations of the k-means initialisation on the first training batch
-    # A code whose EMA count of assignments per step (summed over ranks) falls below this is
-    # replaced by a random vector of the current batch; 0 disables replacement.
-    dead_code_threshold: float = 2.0
+    # A code whose EMA count of assignments per step (summed over ranks) falls below this share of a
+    # uniformly used code's (frames per step / codebook_size) is replaced by a random vector of the
+    # current batch; 0 disables replacement. (An absolute count, such as EnCodec's 2, suits large
+    # batches only: with fewer frames per step than twice the codebook, nearly every code dies at
+    # every step.)
+    dead_code_share: float = 0.1
     # Structured quantizer dropout: each training step keeps the first n quantizers, n drawn
     # uniformly from this list; empty = always all n_q.
     quantizer_dropout: list[int] = field(default_factory=lambda: [2, 4, 8, 16, 32])
@@ -66,7 +69,7 @@ class LauraCodecConfig:
                      "dilation_base", "compress", "n_q", "codebook_size", "disc_filters", "disc_growth",
                      "disc_max_filters", "n_mels"):
             check(getattr(self, name) > 0, name, "must be positive")
-        for name in ("n_residual", "lstm_layers", "kmeans_iters", "dead_code_threshold", "l1_weight", "mel_weight",
+        for name in ("n_residual", "lstm_layers", "kmeans_iters", "dead_code_share", "l1_weight", "mel_weight",
                      "spec_weight", "commit_weight", "adv_weight", "fm_weight"):
             check(getattr(self, name) >= 0, name, "must not be negative")
         check(len(self.strides) > 0 and all(s > 0 for s in self.strides), "strides",

@@ -26,7 +26,7 @@ class LauraCodec(TrainableCodec):
         self.n_q, self.codebook_size, self.dim = cfg.n_q, cfg.codebook_size, cfg.dim
         self.encoder = SEANetEncoder(cfg)
         self.quantizer = ResidualVQ(cfg.dim, cfg.n_q, cfg.codebook_size, cfg.ema_decay, cfg.kmeans_iters,
-                                    cfg.dead_code_threshold, cfg.quantizer_dropout)
+                                    cfg.dead_code_share, cfg.quantizer_dropout)
         self.decoder = SEANetDecoder(cfg)
         self.discriminator = MultiScaleSTFTDiscriminator(cfg.disc_n_ffts, cfg.disc_filters, cfg.disc_growth,
                                                          cfg.disc_max_filters, cfg.disc_dilations)

@@ -48,11 +48,11 @@ def _sample(x: torch.Tensor, k: int) -> torch.Tensor:
 class Codebook(nn.Module):
     """One EMA codebook of ``size`` vectors of width ``dim``. Works on float32 rows ``[N, dim]``."""
 
-    def __init__(self, dim: int, size: int, decay: float, kmeans_iters: int, dead_code_threshold: float,
+    def __init__(self, dim: int, size: int, decay: float, kmeans_iters: int, dead_code_share: float,
                  eps: float = 1e-5):
         super().__init__()
-        self.size, self.decay, self.kmeans_iters, self.threshold, self.eps = size, decay, kmeans_iters, \
-            dead_code_threshold, eps
+        self.size, self.decay, self.kmeans_iters, self.dead_share, self.eps = size, decay, kmeans_iters, \
+            dead_code_share, eps
         embed = torch.randn(size, dim)  # placeholder until the k-means initialisation
         self.register_buffer("initialized", torch.tensor(False))
         self.register_buffer("embed", embed)
@@ -104,15 +104,18 @@ class Codebook(nn.Module):
         n = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.eps) / (n + self.size * self.eps) * n
         self.embed.copy_(self.embed_avg / smoothed[:, None])
-        if self.threshold > 0:
-            # Dead codes restart from a random vector of this batch, counted as `threshold` assignments.
+        if self.dead_share > 0:
+            # A code is dead when it gets under `dead_share` of a uniform code's assignments per step
+            # (n / size): relative, so a small batch does not find most codes dead at every step and
+            # churn the whole codebook (an absolute count of 2 did that at 200 frames per step for 256
+            # codes). Dead codes restart from a random vector of this batch, counted as that floor.
             # torch.where instead of a data-dependent branch: no host sync, same collectives on every rank.
-            dead = (self.cluster_size < self.threshold)[:, None]
+            floor = self.dead_share * n / self.size
+            dead = (self.cluster_size < floor)[:, None]
             fresh = _broadcast_(_sample(x, self.size))
             self.embed.copy_(torch.where(dead, fresh, self.embed))
-            self.embed_avg.copy_(torch.where(dead, fresh * self.threshold, self.embed_avg))
-            self.cluster_size.copy_(torch.where(dead[:, 0], torch.full_like(self.cluster_size, self.threshold),
-                                                self.cluster_size))
+            self.embed_avg.copy_(torch.where(dead, fresh * floor, self.embed_avg))
+            self.cluster_size.copy_(torch.where(dead[:, 0], floor, self.cluster_size))
 
 
 @dataclass
@@ -127,12 +130,12 @@ class ResidualVQ(nn.Module):
     """``n_q`` codebooks, each quantizing what the previous ones left of the latent ``[B, dim, T]``."""
 
     def __init__(self, dim: int, n_q: int, codebook_size: int, decay: float = 0.99, kmeans_iters: int = 10,
-                 dead_code_threshold: float = 2.0, dropout_choices: list[int] | tuple[int, ...] = ()):
+                 dead_code_share: float = 0.1, dropout_choices: list[int] | tuple[int, ...] = ()):
         super().__init__()
         self.dim, self.n_q, self.codebook_size = dim, n_q, codebook_size
         self.dropout_choices = list(dropout_choices)
         self.layers = nn.ModuleList(
-            Codebook(dim, codebook_size, decay, kmeans_iters, dead_code_threshold) for _ in range(n_q))
+            Codebook(dim, codebook_size, decay, kmeans_iters, dead_code_share) for _ in range(n_q))
 
     def sample_n_q(self, device: torch.device | str = "cpu") -> int:
         """Structured quantizer dropout: how many leading quantizers this training step keeps."""
