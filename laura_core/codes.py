@@ -6,9 +6,10 @@
     wav dir  -> codes dir    every *.wav (recursively) -> <same relative path>.npy, all groups ``[n_q, T]``
     codes dir -> wav dir     every *.npy -> <same relative path>.wav at the codec's rate
 
-Encoding batches items of similar length, padded with silence: ``laura_codec`` gives each item the
-codes it gets alone (its convolutions pad with zeros and its LSTM runs forwards; EnCodec does for
-items of at least 7 frames). Decoding batches only codes of the same length. Every output is
+Encoding batches items of similar length, padded with silence, and passes their lengths:
+``laura_codec`` gives each item the codes it gets alone (its encoder zeroes every layer's output past
+an item's end, as an item alone is padded, and its LSTM runs forwards; EnCodec does for items of at
+least 7 frames). Decoding batches only codes of the same length. Every output is
 written atomically; an interrupted run resumes: finished files are kept, and a manifest's finished
 cuts are kept in ``DST.partial.jsonl`` until the manifest is complete.
 """
@@ -48,8 +49,8 @@ def batches_by_length(lengths: dict[str, int], max_samples: int) -> Iterator[lis
 @torch.no_grad()
 def encode_waves(codec: Codec, waves: Sequence[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
     """Waveforms at the codec's rate -> codes ``[n_q, T]`` each (T = the codec's frames for its length)."""
-    batch, _ = pad_waves(waves)
-    codes = codec.encode(batch.to(device)).cpu()
+    batch, lengths = pad_waves(waves)
+    codes = codec.encode(batch.to(device), lengths=lengths.to(device)).cpu()
     return [codes[b, :, :codec.frames(len(w))].numpy() for b, w in enumerate(waves)]
 
 

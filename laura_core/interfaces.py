@@ -187,8 +187,10 @@ class Codec(nn.Module, abc.ABC):
         return -(-samples // self.hop_length)
 
     @abc.abstractmethod
-    def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
-        """``wav [B, 1, S]`` -> codes ``[B, n_q, T]`` (all groups unless ``n_q`` asks for fewer)."""
+    def encode(self, wav: torch.Tensor, n_q: int | None = None, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``wav [B, 1, S]`` -> codes ``[B, n_q, T]`` (all groups unless ``n_q`` asks for fewer). ``lengths
+        [B]``: each item's samples in a zero-padded batch, so that a codec that can gives each item the
+        codes it gets alone."""
 
     @abc.abstractmethod
     def embed(self, codes: torch.Tensor, n: int | None = None) -> torch.Tensor:

@@ -237,7 +237,7 @@ class VocoderKind:
         self.codec.to(device)
         wav, lengths = pad_waves(batch.target)
         with torch.no_grad():
-            codes = self.codec.encode(wav.to(device))
+            codes = self.codec.encode(wav.to(device), lengths=lengths.to(device))
         code_lengths = torch.tensor([self.codec.frames(int(n)) for n in lengths], device=device)
         text = [None if t is None else t.to(device) for t in batch.text]
         noisy = [None if w is None else w.to(device) for w in batch.wav]

@@ -172,7 +172,8 @@ class EncodecCodec(Codec):
                              f"(this codec has {self.n_q} groups at {self.config.bandwidth:g} kbps)")
         return n
 
-    def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
+    def encode(self, wav: torch.Tensor, n_q: int | None = None, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        # lengths are not needed: EnCodec's own padding gives items of 7 frames or more their codes alone.
         if wav.dim() != 3 or wav.shape[1] != 1:
             raise ValueError(f"encode expects wav [B, 1, S], got shape {tuple(wav.shape)}")
         n = self._groups(n_q, self.n_q, "n_q")

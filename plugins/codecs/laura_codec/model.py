@@ -40,8 +40,9 @@ class LauraCodec(TrainableCodec):
             raise ValueError(f"expected a waveform batch [B, 1, S], got shape {tuple(wav.shape)}")
         return F.pad(wav, (0, self.frames(wav.shape[-1]) * self.hop_length - wav.shape[-1]))
 
-    def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
-        return self.quantizer.encode(self.encoder(self._pad(wav)), n_q)
+    def encode(self, wav: torch.Tensor, n_q: int | None = None, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        frames = None if lengths is None else -(-torch.as_tensor(lengths) // self.hop_length)
+        return self.quantizer.encode(self.encoder(self._pad(wav), frames), n_q)
 
     def embed(self, codes: torch.Tensor, n: int | None = None) -> torch.Tensor:
         if n is not None and not 1 <= n <= codes.shape[1]:
