@@ -106,9 +106,9 @@ class SEANetEncoder(nn.Module):
     def forward(self, wav: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
         """``frames [B]``: each item's frames in a padded batch. Past them every layer's output is zeroed,
         as the zero padding of an item encoded alone, so each item gets the latent it gets alone."""
-        if frames is None:
-            return self.layers(wav)
         x, total = wav, wav.shape[-1] // self.hop_length
+        if frames is None or total == 0:
+            return self.layers(wav)
         for layer in self.layers:
             x = layer(x)
             valid = frames.to(x.device)[:, None] * (x.shape[-1] // total)  # positions per frame here
