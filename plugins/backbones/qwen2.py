@@ -341,9 +341,10 @@ class InferenceWeights:
                 cache: KVCache | None) -> torch.Tensor:
         """The decoder layers and the final norm; arguments as ``Qwen2Backbone.forward``'s."""
         b, length = x.shape[:2]
-        if length == 1 and self.fused_step(b, cache):
+        kernel = self.fused_kernel(b, cache) if length == 1 else None
+        if kernel is not None:
             cos, sin = self.rotary(position_ids, x.dtype)
-            hidden = decode_kernel.load().decode_step(
+            hidden = kernel.decode_step(
                 x.reshape(b, -1), self.step_weights, self.norm_weight, cache.keys, cache.values,
                 key_mask.contiguous(), cos.view(b, -1), sin.view(b, -1), cache.length, self.n_heads, self.eps)
             return hidden.view(b, 1, -1)
@@ -360,20 +361,25 @@ class InferenceWeights:
             x = layer(x, cos, sin, mask, cache, i)
         return normalise(x, self.norm_eps).mul_(self.norm_weight)
 
-    def fused_step(self, rows: int, cache: KVCache | None) -> bool:
-        """Whether a decode step of ``rows`` rows runs as one fused kernel call (see decode_kernel)."""
-        return (self.step_weights is not None and rows <= decode_kernel.MAX_ROWS and cache is not None
-                and cache.keys.dtype == torch.float32 and cache.keys.is_contiguous()
-                and cache.values.is_contiguous() and decode_kernel.load() is not None)
+    def fused_kernel(self, rows: int, cache: KVCache | None = None, step: bool = True):
+        """The fused kernel (see decode_kernel) for ``rows`` rows, or None where it does not apply: a decode
+        ``step`` needs a float32 cache it can write in place."""
+        if self.step_weights is None or rows > decode_kernel.MAX_ROWS:
+            return None
+        if step and (cache is None or cache.keys.dtype != torch.float32 or not cache.keys.is_contiguous()
+                     or not cache.values.is_contiguous()):
+            return None
+        return decode_kernel.load()
 
     def logits(self, hidden: torch.Tensor, ranges: Sequence[tuple[int, int]] | None) -> torch.Tensor:
         """``Qwen2Backbone.logits``: the head's rows for ``ranges`` gathered into one matrix, once; at a
         few rows, read in place by the fused kernel instead."""
         key = None if ranges is None else tuple((int(lo), int(hi)) for lo, hi in ranges)
         rows = hidden.shape[:-1].numel()
-        if self.step_weights is not None and rows <= decode_kernel.MAX_ROWS and decode_kernel.load() is not None:
+        kernel = self.fused_kernel(rows, step=False)
+        if kernel is not None:
             flat = [0, self.head_weight.shape[0]] if key is None else [bound for pair in key for bound in pair]
-            logits = decode_kernel.load().head_rows(hidden.reshape(rows, -1), self.head_weight, flat)
+            logits = kernel.head_rows(hidden.reshape(rows, -1), self.head_weight, flat)
             return logits.view(*hidden.shape[:-1], -1)
         head = self.heads.get(key)
         if head is None:
