@@ -100,3 +100,30 @@ def test_pocketsphinx_judge_runs_offline(registry, speech):
     # PocketSphinx is a weak judge of espeak-ng's robotic voice, so only "hears something" is asserted.
     assert silence == "" and words.strip() != ""
     assert judge.identity().startswith("pocketsphinx 5.1.1")
+
+
+def test_whisper_judge_hears_speech_and_names_itself(registry, tmp_path):
+    pytest.importorskip("faster_whisper")
+    import subprocess
+
+    from laura_core.audio import read_audio
+    from laura_core.metrics.text import ErrorRateOptions, error_rates
+
+    text = "The birch canoe slid on the smooth planks."
+    subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(tmp_path / "slt.wav")], check=True)
+    judge = registry.create("judge", "whisper")  # the default: Whisper base
+    silence, words = judge.transcribe([np.zeros(RATE, np.float32), read_audio(tmp_path / "slt.wav", RATE)[0]])
+    assert silence == ""
+    metrics, _ = error_rates([text], [words], ErrorRateOptions())
+    assert metrics["wer"] <= 0.4, words  # flite slt: "The birch can use lid on the smooth planks."
+    identity = judge.identity()
+    assert identity.startswith("whisper base (model.bin sha256 ") and "faster-whisper 1.2.1" in identity
+
+
+def test_tts_without_its_judge_reports_wer_unavailable(tmp_path, registry, speech):
+    ref = write_jsonl(tmp_path / "ref.jsonl", [{"id": "t1", "text": "the birch canoe", "audio": "a.wav"}])
+    write_wav(tmp_path / "a.wav", speech["a"])
+    hyp = write_jsonl(tmp_path / "hyp.jsonl", [{"id": "t1", "audio": "a.wav"}])
+    report = score_files(registry.task("tts"), ref, hyp, registry, [f"judge_options.model_dir={tmp_path / 'none'}"])
+    assert report.metrics["wer"] is None and report.metrics["cer"] is None and report.metrics["mcd"] == 0.0
+    assert "no such file or directory" in report.unavailable["wer"]
