@@ -81,21 +81,34 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     from itertools import chain
 
     from laura_core.config import options_from_dotlist
-    from laura_core.corpus import iter_texts
+    from laura_core.corpus import iter_texts, task_texts
     from laura_core.registry import get_registry
 
-    trainer = getattr(get_registry().component("tokenizer", args.type).obj, "train", None)
+    registry = get_registry()
+    trainer = getattr(registry.component("tokenizer", args.type).obj, "train", None)
     if trainer is None:
         raise LauraError(f"tokenizer {args.type!r} cannot be trained (it loads an existing vocabulary)")
+    if not args.input and not args.data:
+        raise LauraError("give the training text: --data TASK=MANIFEST or --input FILE (repeatable)")
     options = options_from_dotlist(args.options)
     fields = tuple(f for f in args.fields.split(",") if f)
     missing: list[str] = []
-    texts = chain.from_iterable(iter_texts(path, fields, missing) for path in args.input)
+    jobs = [_task_job(spec, registry) for spec in args.data]
+    texts = chain(chain.from_iterable(task_texts(task, manifest) for task, manifest in jobs),
+                  chain.from_iterable(iter_texts(path, fields, missing) for path in args.input))
     path = trainer(texts, args.out, args.vocab_size, **options)
     print(f"wrote {path}")
     if missing:
         print(f"records without text in {', '.join(fields)}: {len(missing)}, e.g. {', '.join(missing[:3])}")
     return 0
+
+
+def _task_job(spec: str, registry):
+    """``TASK=MANIFEST`` -> (the registered task, the manifest)."""
+    name, sep, manifest = spec.partition("=")
+    if not sep or not name or not manifest:
+        raise LauraError(f"--data {spec!r}: expected TASK=MANIFEST")
+    return registry.task(name), manifest
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -163,6 +176,13 @@ def cmd_average(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_curves(args: argparse.Namespace) -> int:
+    from laura_core.curves import plot_curves
+
+    print(f"wrote {plot_curves(args.exp_dir, args.out)}")
+    return 0
+
+
 def cmd_infer(args: argparse.Namespace) -> int:
     from laura_core.config import load_config
     from laura_core.infer import InferConfig, infer, load_inference_model
@@ -191,7 +211,9 @@ def _codec(args: argparse.Namespace):
     from laura_core.codec import CodecSpec, build_codec
     from laura_core.config import options_from_dotlist
     from laura_core.registry import get_registry
+    from laura_core.runtime import prepare_torch
 
+    prepare_torch()  # coding is heavy work
     is_dir = Path(args.codec).is_dir()
     spec = CodecSpec(path=args.codec if is_dir else "", name="" if is_dir else args.codec, size=args.size,
                      options=options_from_dotlist(args.options))
@@ -261,6 +283,17 @@ def cmd_codec_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_codec_release(args: argparse.Namespace) -> int:
+    import torch
+
+    from laura_core.codec import release_codec
+    from laura_core.registry import get_registry
+
+    identity = release_codec(args.src, args.dst, get_registry(), getattr(torch, args.dtype))
+    print(f"wrote codec directory {args.dst} ({args.dtype} weights, identity {identity})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="laura",
@@ -300,13 +333,18 @@ def build_parser() -> argparse.ArgumentParser:
     tok_sub = tok.add_subparsers(dest="tokenizer_command", required=True, metavar="COMMAND")
     p = tok_sub.add_parser(
         "train", help="train a tokenizer on the text of manifests",
-        description="Train a tokenizer on the text fields of lhotse manifests, JSONL records or .txt files. "
-                    "Records without text in any of the fields are counted and reported.",
-        epilog="example:\n  laura tokenizer train --input data/asr/train.jsonl.gz --input data/mt/train.jsonl "
-               "--fields text,translation --vocab-size 4000 --out exp/tokenizer model_type=bpe",
+        description="Train a tokenizer on the text a model reads and writes: task manifests as each task "
+                    "formats them (--data), or the text fields of lhotse manifests, JSONL records or .txt "
+                    "files (--input, --fields; records without text in any of the fields are counted and reported).",
+        epilog="examples:\n  laura tokenizer train --data asr=data/asr/train.jsonl.gz --data slu=data/slu/train.jsonl.gz "
+               "--vocab-size 4000 --out exp/tokenizer\n"
+               "  laura tokenizer train --input data/mt/train.jsonl --fields text,translation --vocab-size 4000 "
+               "--out exp/tokenizer model_type=bpe",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--input", action="append", required=True, metavar="FILE", help="a manifest, JSONL or .txt (repeatable)")
+    p.add_argument("--data", action="append", default=[], metavar="TASK=MANIFEST",
+                   help="a task's manifest: its text inputs and targets as the task formats them (repeatable)")
+    p.add_argument("--input", action="append", default=[], metavar="FILE", help="a manifest, JSONL or .txt (repeatable)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (tokenizer.model + tokenizer.yaml)")
     p.add_argument("--vocab-size", type=int, required=True)
     p.add_argument("--fields", default="text", help="comma-separated text fields to read (default: text)")
@@ -366,6 +404,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", metavar="CONFIG", help="training config YAML")
     p.add_argument("options", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=3e-4")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "curves", help="plot a training run's learning curves",
+        description="Plot per-task validation loss and each task's own metric (from decoded dev items) against "
+                    "step and wall time, from EXP/log.jsonl, as a PNG.",
+    )
+    p.add_argument("exp_dir", metavar="EXP_DIR", help="training experiment folder (holds log.jsonl)")
+    p.add_argument("--out", default=None, metavar="PNG", help="output file (default: EXP_DIR/curves.png)")
+    p.set_defaults(func=cmd_curves)
 
     p = sub.add_parser(
         "average", help="average the weights of the last or best N checkpoints into a model",
@@ -455,6 +502,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="initialises weights the options do not load")
     p.add_argument("options", nargs="*", metavar="key=value")
     p.set_defaults(func=cmd_codec_export)
+    p = codec_sub.add_parser("release", help="copy a codec directory with its weights cast (float16: half the size)",
+                             description="Copy codec directory SRC to DST with its floating weights cast to "
+                                         "--dtype, e.g. to ship a trained codec with a recipe. The copy has its "
+                                         "own identity: codes made with SRC are not DST's.")
+    p.add_argument("src", metavar="SRC")
+    p.add_argument("dst", metavar="DST")
+    p.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16")
+    p.set_defaults(func=cmd_codec_release)
 
     model = sub.add_parser("model", help="inspect model configurations",
                            description="Model configurations: a named size (tiny, small, paper) or a YAML file.")

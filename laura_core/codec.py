@@ -112,6 +112,18 @@ def load_codec(directory: str | Path, registry: "Registry") -> tuple[Codec, str]
     return codec.eval().requires_grad_(False), identity
 
 
+def release_codec(src: str | Path, dst: str | Path, registry: "Registry", dtype: torch.dtype = torch.float16) -> str:
+    """Copy codec directory ``src`` to ``dst`` with its floating weights cast to ``dtype`` (half the size
+    in float16, for a codec shipped with a recipe); returns the new identity. Loading casts back."""
+    from omegaconf import OmegaConf
+
+    codec, _ = load_codec(src, registry)
+    spec = OmegaConf.to_container(OmegaConf.load(Path(src) / CODEC_CONFIG))
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in codec.inference_state_dict().items()}
+    save_codec(codec, spec["name"], spec.get("options", {}), dst, state)
+    return json.loads((Path(dst) / CODEC_INFO).read_text())["identity"]
+
+
 def vocoder_options(codec: Codec, text_vocab_size: int = 0) -> dict[str, int]:
     """The options every vocoder gets from the codec it serves (and from the LM's tokenizer, for text
     conditions): a vocoder never takes these numbers from its own config."""

@@ -1,14 +1,36 @@
-"""Training text for tokenizers, read from the files the toolkit already uses: JSONL records, lhotse
-cut or supervision manifests (``.jsonl`` or ``.jsonl.gz``), and plain text with one sentence a line."""
+"""Training text for tokenizers, read from the files the toolkit already uses: a task's manifest as
+the task formats its text (``task_texts``), JSONL records, lhotse cut or supervision manifests
+(``.jsonl`` or ``.jsonl.gz``), and plain text with one sentence a line."""
 from __future__ import annotations
 
 import gzip
 import json
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from laura_core.errors import DataError
 from laura_core.io import read_jsonl
+
+if TYPE_CHECKING:
+    from laura_core.task import Task
+
+
+def task_texts(task: "Task", manifest: str | Path) -> Iterator[str]:
+    """Every text the model reads or writes for ``task`` on a manifest, exactly as the task formats it
+    (an slu target with its separators, each of an aac clip's captions), and the transcripts of audio
+    inputs: a tokenizer trained on these can spell every target, where one trained on raw fields may
+    miss the format's own symbols."""
+    from laura_core.manifest import cut_to_record, read_cuts
+    from laura_core.task import Modality
+
+    if not Path(manifest).is_file():
+        raise DataError(f"{manifest}: file not found (--data {task.name}=MANIFEST)")
+    for cut in read_cuts(manifest):
+        record = cut_to_record(cut)
+        texts = [t for ex in task.to_examples(record) for t in (ex.source, ex.target) if isinstance(t, str)]
+        if task.input is Modality.AUDIO and isinstance(record.get("text"), str):
+            texts.append(record["text"])  # what the audio says: the CTC loss learns it (ModelConfig.ctc_weight)
+        yield from (t for t in dict.fromkeys(texts) if t.strip())
 
 
 def iter_texts(path: str | Path, fields: Sequence[str] = ("text",), missing: list[str] | None = None) -> Iterator[str]:

@@ -12,6 +12,8 @@ training counts steps. Everything random draws from ``DataConfig.seed`` (and the
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import random
 from dataclasses import dataclass, field
@@ -42,6 +44,7 @@ class TaskData:
     task: str = MISSING
     manifest: str = MISSING  # DST/<task>/<split>.jsonl.gz
     weight: float = 1.0  # share of the stream (endless mode)
+    loss_weight: float = 1.0  # how much each of its target tokens counts in the loss (kind lm)
 
 
 @dataclass
@@ -92,6 +95,8 @@ def mix_tasks(cfg: DataConfig, tasks: Mapping[str, Task], require_codes: bool = 
             known = ", ".join(sorted(tasks))
             raise ConfigError(f"the data config names task {spec.task!r}, which is not one of {known}")
         task = tasks[spec.task]
+        if spec.loss_weight < 0:
+            raise ConfigError(f"data.tasks: {spec.task} has loss_weight {spec.loss_weight}; it must not be negative")
         options = cfg.validation
         if task.output is Modality.CODEC and require_codes:  # training reads the target's codes
             options = dataclasses.replace(options, require_codes=True)
@@ -259,9 +264,11 @@ class LauraDataset(torch.utils.data.Dataset):
         cuts = list(cuts)
         tasks = [self._task_of(cut) for cut in cuts]
         heard = iter(self._with_noise([c for c, t in zip(cuts, tasks) if t.input is Modality.AUDIO]))
+        # Seeded by the batch, so a resumed run draws what an uninterrupted one would.
+        rng = random.Random(f"{self.seed}|targets|" + "|".join(c.id for c in cuts))
         items = [
             cut_to_item(cut, task, self.tokenizer, self.layout, self.sample_rate,
-                        next(heard) if task.input is Modality.AUDIO else None, self.codec_identity)
+                        next(heard) if task.input is Modality.AUDIO else None, self.codec_identity, rng)
             for cut, task in zip(cuts, tasks)
         ]
         references = [task.to_reference(cut_to_record(cut)) for cut, task in zip(cuts, tasks)]
@@ -288,14 +295,34 @@ class LauraDataset(torch.utils.data.Dataset):
 
 
 def cut_to_item(cut, task: Task, tokenizer: Tokenizer, layout: VocabLayout, sample_rate: int, audio=None,
-                codec_identity: str = "") -> Item:
+                codec_identity: str = "", rng: random.Random | None = None) -> Item:
     """The model item of a cut: audio input read from ``audio`` (default: the cut) at ``sample_rate``,
     text input and text target tokenized, codec target from the cut's codes (which must come from the
-    codec ``codec_identity``, when given)."""
+    codec ``codec_identity``, when given), and an audio input's transcript (its supervision's text)
+    tokenized, for the auxiliary CTC loss. Where a record holds several targets (an aac clip's five
+    captions), ``rng`` picks one, so that every epoch may teach another; without it, the first."""
     source = item_source(cut, task, tokenizer, sample_rate, audio)
-    target = (codec_ids(cut, layout, codec_identity) if task.output is Modality.CODEC
-              else text_ids(tokenizer, task.to_example(cut_to_record(cut)).target))
-    return Item(task.name, source, target)
+    if task.output is Modality.CODEC:
+        target = codec_ids(cut, layout, codec_identity)
+    else:
+        examples = task.to_examples(cut_to_record(cut))
+        target = text_ids(tokenizer, examples[rng.randrange(len(examples)) if rng else 0].target)
+    key = transcript = None
+    if task.input is Modality.AUDIO:
+        key = audio_key(audio if audio is not None else cut)
+        said = cut.supervisions[0].text if cut.supervisions else None
+        transcript = text_ids(tokenizer, said) if isinstance(said, str) and said.strip() else None
+    return Item(task.name, source, target, key, transcript)
+
+
+def audio_key(cut) -> str | None:
+    """What identifies the audio a cut reads (its recording with any transforms, and the span), or
+    None where it is mixed from several sources (noise augmentation: a new mixture each time)."""
+    recording = getattr(cut, "recording", None)
+    if recording is None or not hasattr(cut, "channel"):
+        return None
+    spec = json.dumps([recording.to_dict(), cut.start, cut.duration, cut.channel], sort_keys=True, default=str)
+    return hashlib.blake2b(spec.encode(), digest_size=16).hexdigest()
 
 
 def item_source(cut, task: Task, tokenizer: Tokenizer, sample_rate: int, audio=None) -> torch.Tensor:

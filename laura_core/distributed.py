@@ -89,12 +89,12 @@ class Distributed:
         dist.all_reduce(total)
         return float(total.item())
 
-    def scaled_loss(self, loss: torch.Tensor, tokens: int) -> torch.Tensor:
-        """The local token-mean ``loss`` rescaled so that the averaged gradient is that of the mean over
-        every rank's tokens (see the module docstring)."""
+    def scaled_loss(self, loss: torch.Tensor, tokens: float) -> torch.Tensor:
+        """The local token-mean ``loss`` (over ``tokens``, weighted) rescaled so that the averaged gradient
+        is that of the mean over every rank's tokens (see the module docstring)."""
         if self.world_size == 1:
             return loss
-        return loss * (tokens * self.world_size / max(self.global_sum(tokens), 1.0))
+        return loss * (tokens * self.world_size / max(self.global_sum(tokens), 1e-8))
 
     def reduce(self, meter: Meter) -> Meter:
         """``meter`` with stats and positions summed over ranks (ranks may have seen different tasks)."""

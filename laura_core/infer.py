@@ -33,6 +33,7 @@ from laura_core.generation import DecodeOptions
 from laura_core.io import read_partial_jsonl, sha256_file, write_json, write_jsonl
 from laura_core.manifest import cut_to_record, read_cuts
 from laura_core.model import Item, LauraGPT, default_decoding, load_model
+from laura_core.runtime import prepare_torch
 from laura_core.synthesis import synthesize
 from laura_core.task import FieldType, Modality, Task
 from laura_core.validate import OnError, ValidationOptions, check_cuts
@@ -119,6 +120,7 @@ def infer(bundle: InferenceModel, jobs: Sequence[tuple[str, str]], out_dir: str 
           progress: Callable[[str, int, int], None] | None = None) -> list[Path]:
     """Decode every ``(task, manifest)`` job into ``out_dir/<task>/<split>/``; returns those folders.
     ``progress(folder, done, total)`` is called after each batch."""
+    prepare_torch()
     model = bundle.model
     for name, manifest in jobs:
         if not Path(manifest).is_file():

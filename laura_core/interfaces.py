@@ -9,18 +9,22 @@ import abc
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from torch import nn
 
 
 class AudioEncoder(nn.Module, abc.ABC):
-    """Audio -> continuous embeddings of the GPT width (LauraGPT's audio input path).
+    """Audio -> continuous embeddings of the GPT width (LauraGPT's audio input path), in three stages:
 
-    ``forward(wav [B, S] float, wav_lengths [B] long) -> (emb [B, T, D], emb_lengths [B] long)``.
-    Padded positions of ``emb`` (t >= emb_lengths[b]) are unspecified; real positions must not depend
-    on padding: a padded batch gives each item the outputs it gets alone.
+        features(wav [B, S], wav_lengths [B])   -> feats [B, F, n_feats], feat_lengths
+        encode(feats, feat_lengths)              -> hidden [B, T', d], lengths    (the trunk)
+        adapt(hidden, lengths)                   -> emb [B, T, D], emb_lengths    (the adapter to the GPT width)
+
+    Padded positions of every output are unspecified; real positions must not depend on padding: a
+    padded batch gives each item the outputs it gets alone. Where no trunk parameter trains (a frozen
+    pretrained trunk), an item's ``hidden`` depends on its waveform alone, so the model may cache it.
     """
 
     sample_rate: int  # the waveform rate it expects
@@ -31,15 +35,31 @@ class AudioEncoder(nn.Module, abc.ABC):
         """Waveforms -> input features ``[B, F, n_feats]`` and feature lengths ``[B]``."""
 
     @abc.abstractmethod
-    def forward_features(self, feats: torch.Tensor, feat_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features -> embeddings ``[B, T, D]`` and their lengths ``[B]``."""
+    def encode(self, feats: torch.Tensor, feat_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features -> the trunk's frames ``[B, T', d]`` and their lengths ``[B]``."""
+
+    @abc.abstractmethod
+    def adapt(self, hidden: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The trunk's frames -> embeddings ``[B, T, D]`` of the GPT width and their lengths ``[B]``."""
 
     @abc.abstractmethod
     def output_lengths(self, wav_lengths: torch.Tensor) -> torch.Tensor:
         """Embedding frames produced for waveforms of these lengths (used to lay out sequences)."""
 
+    def trunk_parameters(self) -> Iterator[nn.Parameter]:
+        """The parameters of ``features`` and ``encode`` (everything but the adapter)."""
+        adapter = {id(p) for p in self.adapter.parameters()} if hasattr(self, "adapter") else set()
+        return (p for p in self.parameters() if id(p) not in adapter)
+
+    @property
+    def trunk_frozen(self) -> bool:
+        return not any(p.requires_grad for p in self.trunk_parameters())
+
+    def trunk(self, wav: torch.Tensor, wav_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encode(*self.features(wav, wav_lengths))
+
     def forward(self, wav: torch.Tensor, wav_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.forward_features(*self.features(wav, wav_lengths))
+        return self.adapt(*self.trunk(wav, wav_lengths))
 
 
 class KVCache:

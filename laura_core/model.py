@@ -29,6 +29,7 @@ from laura_core.interfaces import AudioEncoder, Backbone
 from laura_core.io import atomic_write_text
 from laura_core.sequence import IGNORE_INDEX, build_sequence
 from laura_core.task import Modality, Task
+from laura_core.trunk_cache import TrunkCache
 from laura_core.vocab import VocabLayout
 
 if TYPE_CHECKING:
@@ -44,6 +45,12 @@ class ModelConfig:
     text_vocab_size: int = 0  # text ids [0, n): the tokenizer's size; 0 = the backbone's own vocabulary
     codec_size: int = 1024  # first-group codebook size of the codec
     tasks: list[str] = field(default_factory=list)  # empty = every registered task
+    # > 0: an auxiliary CTC loss (this weight) from the audio embeddings to the transcript of every audio
+    # input that has one, through a linear head over the text ids and a blank
+    ctc_weight: float = 0.0
+    # with the CTC head: each audio embedding also gets the text embedding its CTC posterior expects
+    # (the mixture of the GPT's own token embeddings), so the GPT reads speech as it reads text
+    ctc_embed: bool = False
 
 
 @dataclass
@@ -54,6 +61,8 @@ class Item:
     task: str
     source: torch.Tensor
     target: torch.Tensor | None = None
+    audio_key: str | None = None  # identifies an audio source's content: a frozen trunk's frames are cached by it
+    transcript: torch.Tensor | None = None  # text ids of what is said in an audio source (the CTC loss's target)
 
 
 @dataclass
@@ -65,6 +74,18 @@ class Batch:
     labels: torch.Tensor  # [B, T] long next-token targets, IGNORE_INDEX outside output + eos
     wav: torch.Tensor | None  # [A, S] waveforms of the A audio-input items, in batch order
     wav_lengths: torch.Tensor | None  # [A]
+    audio_keys: list[str | None] | None = None  # [A], see Item.audio_key
+    transcripts: list[torch.Tensor | None] | None = None  # [A], see Item.transcript
+
+
+@dataclass
+class AudioEncoding:
+    """The audio inputs of a batch as the model reads them (A items, T frames)."""
+
+    embeddings: torch.Tensor  # [A, T, D] what fills the audio positions
+    lengths: torch.Tensor  # [A]
+    encoder_output: torch.Tensor  # [A, T, D] the encoder's own output
+    ctc_logits: torch.Tensor | None  # [A, T, text ids + blank] of the CTC head, if the model has one
 
 
 @dataclass
@@ -77,9 +98,13 @@ class TaskStats:
 
 @dataclass
 class ModelOutput:
-    loss: torch.Tensor  # mean cross-entropy over every output token and eos of the batch
+    loss: torch.Tensor  # weighted mean cross-entropy over every output token and eos of the batch
     stats: dict[str, TaskStats]  # per task, for logging loss and token accuracy separately
     values: dict[str, float] = field(default_factory=dict)  # other batch means to log (codec loss terms, ...)
+    norm: float = 0.0  # what ``loss`` is a mean over (its weighted token count); 0 = the stats' tokens
+
+    def denominator(self) -> float:
+        return self.norm or float(sum(s.tokens for s in self.stats.values()))
 
 
 def default_decoding(modality: Modality) -> DecodeOptions:
@@ -91,7 +116,8 @@ def default_decoding(modality: Modality) -> DecodeOptions:
 
 
 class LauraGPT(nn.Module):
-    def __init__(self, encoder: AudioEncoder, backbone: Backbone, layout: VocabLayout, tasks: dict[str, Task]):
+    def __init__(self, encoder: AudioEncoder, backbone: Backbone, layout: VocabLayout, tasks: dict[str, Task],
+                 ctc_weight: float = 0.0, ctc_embed: bool = False):
         super().__init__()
         missing = set(layout.tasks) ^ set(tasks)
         if missing:
@@ -99,9 +125,17 @@ class LauraGPT(nn.Module):
         if backbone.vocab_size != layout.size:
             raise ConfigError(f"backbone vocabulary {backbone.vocab_size} != layout size {layout.size}")
         self.encoder, self.backbone, self.layout = encoder, backbone, layout
+        # Text ids, then the blank. It makes the audio embeddings say which text is spoken where, as the
+        # ASR-trained encoder LauraGPT starts from does: the GPT then learns to read them far sooner.
+        self.ctc_weight = ctc_weight
+        self.ctc_head = nn.Linear(backbone.hidden_size, layout.text_size + 1) if ctc_weight > 0 else None
+        if ctc_embed and self.ctc_head is None:
+            raise ConfigError("ctc_embed needs the CTC head: set ctc_weight > 0")
+        self.ctc_embed = ctc_embed
         self.inputs = {name: t.input for name, t in tasks.items()}
         self.outputs = {name: t.output for name, t in tasks.items()}
         self.silent_text_ids: tuple[int, ...] = ()  # see never_emit
+        self.trunk_cache: TrunkCache | None = None  # frozen-trunk frames by audio key (set by training)
         # Sharded training (FSDP) needs every rank to run every module each step, audio or not.
         self.always_run_encoder = False
 
@@ -133,16 +167,23 @@ class LauraGPT(nn.Module):
             is_audio[b, span] = torch.tensor(s.is_audio)
             mask[b, span] = True
             labels[b, span] = torch.tensor(s.labels())
-        return Batch([it.task for it in items], ids, is_audio, mask, labels, wav, wav_lengths)
+        keys = [it.audio_key for it in audio] if audio else None
+        transcripts = [it.transcript for it in audio] if audio else None
+        return Batch([it.task for it in items], ids, is_audio, mask, labels, wav, wav_lengths, keys, transcripts)
 
     def embed(self, batch: Batch) -> torch.Tensor:
         """Input embeddings ``[B, T, D]``: token embeddings, with audio positions replaced by the encoder's output."""
+        return self._embed(batch)[0]
+
+    def _embed(self, batch: Batch) -> tuple[torch.Tensor, AudioEncoding | None]:
+        """``embed``, and the audio items' encoding (None without audio)."""
         device = self.device
         emb = self.backbone.embed(batch.ids.to(device))
+        audio = None
         if batch.wav is not None:
-            enc, enc_lengths = self.encoder(batch.wav.to(device), batch.wav_lengths.to(device))
-            valid = torch.arange(enc.shape[1], device=device)[None, :] < enc_lengths[:, None]
-            frames = enc[valid].to(emb.dtype)  # item by item, frame by frame: the order of is_audio positions
+            audio = self.encode_audio(batch.wav.to(device), batch.wav_lengths.to(device), batch.audio_keys)
+            valid = torch.arange(audio.embeddings.shape[1], device=device)[None, :] < audio.lengths[:, None]
+            frames = audio.embeddings[valid].to(emb.dtype)  # item by item, frame by frame: the is_audio positions
             is_audio = batch.is_audio.to(device)
             if frames.shape[0] != int(is_audio.sum()):
                 raise RuntimeError("the audio encoder produced a different number of frames than output_lengths() said")
@@ -152,7 +193,56 @@ class LauraGPT(nn.Module):
             silence = torch.zeros(1, self.encoder.sample_rate // 10, device=device)
             enc, _ = self.encoder(silence, torch.tensor([silence.shape[1]], device=device))
             emb = emb + 0.0 * enc.sum()
-        return emb
+        return emb, audio
+
+    def encode_audio(self, wav: torch.Tensor, wav_lengths: torch.Tensor,
+                     keys: list[str | None] | None = None) -> AudioEncoding:
+        """The encoder's output (a frozen trunk's frames from ``trunk_cache`` where it holds them), the CTC
+        head's logits on it, and the embeddings the GPT reads: the encoder's output, plus with
+        ``ctc_embed`` the text embedding its CTC posterior expects."""
+        if self.trunk_cache is None or keys is None or not self.encoder.trunk_frozen:
+            enc, lengths = self.encoder(wav, wav_lengths)
+        else:
+            hidden, lengths = self.trunk_cache.frames(keys, wav, wav_lengths, self.encoder.trunk,
+                                                      self.encoder.trunk_parameters())
+            enc, lengths = self.encoder.adapt(hidden, lengths)
+        logits = self.ctc_head(enc) if self.ctc_head is not None else None
+        emb = enc
+        if self.ctc_embed:
+            posterior = logits.softmax(-1)[..., : self.layout.text_size]  # the blank adds nothing
+            table = self.backbone.embed(torch.arange(self.layout.text_size, device=enc.device)[None])[0]
+            emb = enc + posterior.to(table.dtype) @ table
+        return AudioEncoding(emb, lengths, enc, logits)
+
+    def _ctc_only(self, batch: Batch) -> ModelOutput:
+        if self.ctc_head is None:
+            raise ConfigError("a CTC-only step needs the CTC head: set ctc_weight > 0")
+        ctc = None
+        if batch.wav is not None and batch.transcripts:
+            device = self.device
+            audio = self.encode_audio(batch.wav.to(device), batch.wav_lengths.to(device), batch.audio_keys)
+            ctc = self.ctc_loss(audio, batch.transcripts)
+        # Data-parallel training needs every parameter used: there the GPT takes part with weight 0. Alone,
+        # its gradients stay None, so the optimizer skips it (a CTC-only step then costs next to nothing).
+        used = [p for p in self.parameters() if p.requires_grad] if torch.distributed.is_initialized() else []
+        idle = sum((p.sum() for p in used), torch.zeros((), device=self.device)) * 0.0
+        if ctc is None:
+            return ModelOutput(idle.requires_grad_(), {}, norm=1.0)
+        n = sum(t is not None and len(t) > 0 for t in batch.transcripts)
+        stats = {"ctc": TaskStats(loss_sum=float(ctc.detach()) * n, tokens=n, has_accuracy=False)}
+        return ModelOutput(ctc + idle, stats, norm=float(n))
+
+    def ctc_loss(self, audio: AudioEncoding, transcripts: Sequence[torch.Tensor | None]) -> torch.Tensor | None:
+        """Mean CTC loss (per target token) of the audio items that have a transcript; None if none has."""
+        have = [i for i, t in enumerate(transcripts) if t is not None and len(t) > 0]
+        if not have or audio.ctc_logits is None:
+            return None
+        index = torch.tensor(have, device=audio.lengths.device)
+        logp = audio.ctc_logits.index_select(0, index).float().log_softmax(-1).transpose(0, 1)
+        targets = [transcripts[i].to(index.device) for i in have]
+        return F.ctc_loss(logp, torch.cat(targets), audio.lengths.index_select(0, index),
+                          torch.tensor([len(t) for t in targets], device=index.device), blank=self.layout.text_size,
+                          zero_infinity=True)
 
     @property
     def device(self) -> torch.device:
@@ -160,17 +250,27 @@ class LauraGPT(nn.Module):
 
     # -- training -----------------------------------------------------------------------------
 
-    def forward(self, batch: Batch) -> ModelOutput:
+    def forward(self, batch: Batch, task_weights: dict[str, float] | None = None, ctc_only: bool = False) -> ModelOutput:
+        """The loss: cross-entropy on output tokens and eos, a mean weighted by ``task_weights`` (a task's
+        tokens count that many times; default 1), so that a task with short targets (a label) is not
+        outweighed by tasks with long ones (codec frames) merely by its token count; plus the CTC loss.
+        ``ctc_only``: the CTC loss alone, through the encoder only (no GPT: a step costs next to nothing)."""
+        if ctc_only:
+            return self._ctc_only(batch)
         device = self.device
         mask = batch.mask.to(device)
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-        hidden = self.backbone(self.embed(batch), mask, positions, None)
+        emb, audio = self._embed(batch)
+        hidden = self.backbone(emb, mask, positions, None)
         labels = batch.labels.to(device)
         scored = labels != IGNORE_INDEX
         logits = self.backbone.logits(hidden[scored]).float()  # only output positions reach the softmax
         targets = labels[scored]
         token_loss = F.cross_entropy(logits, targets, reduction="none")
         rows = torch.arange(len(batch.tasks), device=device)[:, None].expand_as(labels)[scored]
+        row_weights = torch.tensor([(task_weights or {}).get(t, 1.0) for t in batch.tasks], device=device)
+        weights = row_weights[rows]
+        norm = weights.sum().clamp_min(1e-8)
         correct = logits.argmax(-1) == targets
         stats: dict[str, TaskStats] = {}
         for b, task in enumerate(batch.tasks):
@@ -179,7 +279,15 @@ class LauraGPT(nn.Module):
             s.loss_sum += float(token_loss[mine].detach().sum())
             s.tokens += int(mine.sum())
             s.correct += int(correct[mine].sum())
-        return ModelOutput(token_loss.mean(), stats)
+        loss, values = (token_loss * weights).sum() / norm, {}
+        if self.ctc_head is not None:
+            ctc = self.ctc_loss(audio, batch.transcripts) if audio is not None and batch.transcripts else None
+            if ctc is None:  # every parameter takes part in every step (data-parallel training needs it)
+                ctc = sum(p.sum() for p in self.ctc_head.parameters()) * 0.0
+            else:
+                values["ctc"] = float(ctc.detach())
+            loss = loss + self.ctc_weight * ctc
+        return ModelOutput(loss, stats, values, norm=float(norm))
 
     # -- generation ---------------------------------------------------------------------------
 
@@ -214,7 +322,8 @@ class LauraGPT(nn.Module):
             index = [i for i, it in enumerate(items) if self.outputs[it.task] is modality]
             if not index:
                 continue
-            batch = self.collate([Item(items[i].task, items[i].source) for i in index], left_pad=True)
+            batch = self.collate([Item(items[i].task, items[i].source, audio_key=items[i].audio_key) for i in index],
+                                 left_pad=True)
             device = self.device
             prompt = Prompt(
                 embeds=self.embed(batch),
@@ -248,7 +357,7 @@ def build_model(cfg: ModelConfig, registry: "Registry", layout: VocabLayout | No
         layout = VocabLayout.create(text_size, cfg.tasks or registry.tasks(), cfg.codec_size)
     tasks = {name: registry.task(name) for name in layout.tasks}
     backbone.resize_vocab(layout.size)
-    return LauraGPT(encoder, backbone, layout, tasks)
+    return LauraGPT(encoder, backbone, layout, tasks, cfg.ctc_weight, cfg.ctc_embed)
 
 
 def resolved_config(model: LauraGPT, cfg: ModelConfig) -> ModelConfig:

@@ -42,6 +42,7 @@ from laura_core.data import DataConfig
 from laura_core.distributed import Distributed
 from laura_core.errors import ConfigError, DataError, LauraError
 from laura_core.model import ModelOutput
+from laura_core.runtime import prepare_torch
 from laura_core.train_config import OptimConfig, TrainConfig
 from laura_core.train_codec import CodecKind, VocoderKind
 from laura_core.train_lm import LanguageModelKind
@@ -117,6 +118,7 @@ def seed_everything(seed: int) -> None:
 
 def train(cfg: TrainConfig, registry: "Registry | None" = None) -> Path:
     """Train as ``cfg`` says; returns the final checkpoint's directory."""
+    prepare_torch()
     checkpoints = Path(cfg.exp_dir) / "checkpoints"
     if not cfg.resume and list_checkpoints(checkpoints):
         raise ConfigError(f"{checkpoints} already holds checkpoints: continue with resume=true or use another exp_dir")
@@ -204,7 +206,10 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
     runner.train()
     try:
         while step < cfg.max_steps:
-            lr = learning_rate(step, cfg.optim, cfg.max_steps)
+            if step < cfg.ctc_steps:  # kind lm's CTC-only start: warmup, then the peak rate
+                lr = cfg.optim.lr * min(1.0, (step + 1) / max(1, cfg.optim.warmup_steps))
+            else:
+                lr = learning_rate(step - cfg.ctc_steps, cfg.optim, cfg.max_steps - cfg.ctc_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["lr_scale"]
             for micro in range(cfg.optim.accum_steps):
@@ -215,8 +220,7 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
                     with sync:
                         with autocast:
                             out, positions = kind.step(batch, runner, step)
-                        tokens = sum(s.tokens for s in out.stats.values())
-                        scaler.scale(job.scaled_loss(out.loss, tokens) / cfg.optim.accum_steps).backward()
+                        scaler.scale(job.scaled_loss(out.loss, out.denominator()) / cfg.optim.accum_steps).backward()
                 except torch.OutOfMemoryError:
                     raise LauraError(f"out of memory at step {step + 1} on a batch of {kind.describe(batch)} "
                                      f"(data.max_duration={cfg.data.max_duration}); lower data.max_duration") from None
@@ -238,7 +242,7 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
                     log.write(step, "train", {**values, "lr": lr})
                 meter = Meter()
             score = None
-            if valid is not None and step % cfg.valid_every == 0:
+            if valid is not None and step % cfg.valid_every == 0 and step > cfg.ctc_steps:  # the GPT has started
                 values = evaluate(kind, valid, autocast, job, cfg.valid_decode)
                 if log is not None:
                     log.write(step, "valid", values)

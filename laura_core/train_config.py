@@ -56,6 +56,8 @@ class OptimConfig:
     min_lr: float = 1e-5
     grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
     accum_steps: int = 1  # batches per optimizer step
+    # kind lm: learning-rate multipliers of model parts, e.g. {backbone: 0.1} for a pretrained LLM
+    lr_scale: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,6 +87,11 @@ class TrainConfig:
     init: InitConfig = field(default_factory=InitConfig)
     freeze: list[str] = field(default_factory=list)  # parts kept fixed: encoder, backbone
     max_steps: int = 1000
+    # kind lm with model.ctc_weight > 0: the first steps (of max_steps) train the encoder's adapter and the
+    # CTC head alone, fast (no GPT), at optim.lr after its warmup; the GPT then starts on audio embeddings
+    # that already say what is spoken (LauraGPT starts from an ASR-trained encoder), and the schedule
+    # begins anew for the rest
+    ctc_steps: int = 0
     log_every: int = 10
     valid_every: int = 500  # 0 = no validation during training
     valid_decode: int = 0  # at each validation, decode this many items per task and score them (not with FSDP)
@@ -98,6 +105,7 @@ class TrainConfig:
     resume: bool = False  # continue from the newest valid checkpoint in exp_dir
     precision: str = "fp32"  # or "bf16" / "fp16" (with loss scaling): autocast where the device supports it
     num_workers: int = 0  # data loading processes
+    trunk_cache_gib: float = 4.0  # kind lm: memory for a frozen encoder trunk's frames, each audio encoded once; 0 = off
     distributed: DistributedConfig = field(default_factory=DistributedConfig)  # under torchrun
 
 
@@ -131,6 +139,9 @@ def check(cfg: TrainConfig) -> None:
                           "and vocoder")
     if cfg.kind != "lm" and (cfg.freeze or cfg.init.encoder or cfg.init.backbone or cfg.model_size):
         raise ConfigError(f"freeze, init and model_size are LM options; kind {cfg.kind} takes none")
+    if cfg.ctc_steps and (cfg.kind != "lm" or cfg.model.ctc_weight <= 0 or cfg.ctc_steps >= cfg.max_steps):
+        raise ConfigError("ctc_steps trains an LM's CTC head first: it needs kind lm, model.ctc_weight > 0 and "
+                          "fewer steps than max_steps")
     if cfg.valid_decode and cfg.kind != "lm":
         raise ConfigError(f"valid_decode decodes LM outputs; kind {cfg.kind} validates its loss only")
     if cfg.valid_vocoder and (cfg.kind != "lm" or not cfg.codec.path):
@@ -139,6 +150,10 @@ def check(cfg: TrainConfig) -> None:
         raise ConfigError(f"optim.decay {cfg.optim.decay!r}: expected cosine or linear")
     if len(cfg.optim.betas) != 2:
         raise ConfigError(f"optim.betas needs two values, got {cfg.optim.betas}")
+    if set(cfg.optim.lr_scale) - set(PARTS) or any(v <= 0 for v in cfg.optim.lr_scale.values()):
+        raise ConfigError(f"optim.lr_scale {dict(cfg.optim.lr_scale)}: keys are {', '.join(PARTS)}, values positive")
+    if cfg.optim.lr_scale and cfg.kind != "lm":
+        raise ConfigError(f"optim.lr_scale scales an LM's parts; kind {cfg.kind} has none")
     unknown = sorted(set(cfg.freeze) - set(PARTS))
     if unknown:
         raise ConfigError(f"freeze {unknown}: parts are {', '.join(PARTS)}")

@@ -26,6 +26,7 @@ from laura_core.synthesis import synthesize
 from laura_core.task import Modality, Pair, Task
 from laura_core.train_codec import load_vocoder
 from laura_core.train_config import PARTS, TrainConfig
+from laura_core.trunk_cache import TrunkCache
 from laura_core.vocab import VocabLayout
 
 if TYPE_CHECKING:
@@ -61,7 +62,12 @@ class LanguageModelKind:
                               f"directory that made their codes")
         self.model = build_model(model_cfg, registry)
         self.model.never_emit(self.tokenizer.never_emitted())
+        if cfg.trunk_cache_gib > 0:  # used while the encoder's trunk is frozen
+            # Kept in the precision the adapter reads them at under autocast: half the memory.
+            dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
+            self.model.trunk_cache = TrunkCache(int(cfg.trunk_cache_gib * 2**30), dtype)
         self.tasks = {name: registry.task(name) for name in self.model.layout.tasks}
+        self.loss_weights = {spec.task: spec.loss_weight for spec in cfg.data.tasks}
         for part in PARTS:
             path = getattr(cfg.init, part)
             if path:
@@ -73,19 +79,33 @@ class LanguageModelKind:
         return sampler, LauraDataset(self.tasks, self.tokenizer, self.model.layout, cfg, self.codec_identity)
 
     def param_groups(self) -> list[dict]:
-        return [{"name": "model", "params": list(self.model.parameters())}]
+        """One clipping group; parts with an ``optim.lr_scale`` (a pretrained backbone) in groups of their own."""
+        scales = self.cfg.optim.lr_scale
+        scaled = {part: list(getattr(self.model, part).parameters()) for part in scales}
+        taken = {id(p) for params in scaled.values() for p in params}
+        groups = [{"name": "model", "params": [p for p in self.model.parameters() if id(p) not in taken]}]
+        return groups + [{"name": "model", "params": scaled[part], "lr_scale": scales[part]} for part in scales]
 
     def step(self, batch: DataBatch, model: nn.Module, step: int = 0) -> tuple[ModelOutput, int]:
         """The batch's loss and per-task stats, and the sequence positions it cost; ``model`` runs the
-        forward (``self.model`` or its distributed wrapper)."""
-        collated = self.model.collate(batch.items)
-        return model(collated), int(collated.mask.sum())
+        forward (``self.model`` or its distributed wrapper). The first ``ctc_steps`` steps train the
+        encoder's adapter and CTC head alone, on the batch's transcribed audio."""
+        ctc_only = 0 <= step < self.cfg.ctc_steps
+        items = [it for it in batch.items if it.transcript is not None] if ctc_only else batch.items
+        collated = self.model.collate(items or batch.items[:1])
+        return model(collated, self.loss_weights, ctc_only), int(collated.mask.sum())
 
     @torch.no_grad()
     def decode_metrics(self, batches: Iterable[DataBatch], per_task: int) -> dict[str, float]:
         """Each task's own metrics (``<task>/<metric>``) on decodes of its first ``per_task`` items: text
         greedy; codec tokens sampled (seeded by item id) and voiced by ``valid_vocoder``, without which
-        codec-output tasks are skipped."""
+        codec-output tasks are skipped.
+
+        Beside them, on the same items, teacher-forced and free-running token accuracy of text outputs
+        (``<task>/tf_acc``, ``<task>/fr_acc``: the share of target tokens and eos predicted in place, given
+        the reference prefix or the model's own) and the share of distinct outputs (``<task>/distinct``).
+        A model that has learnt the targets' prior but not to read its input shows a high tf_acc beside
+        a low fr_acc, and few distinct outputs."""
         chosen: dict[str, list[tuple[str, Item, dict]]] = {}
         for batch in batches:
             for rid, item, ref in zip(batch.ids, batch.items, batch.references):
@@ -96,11 +116,16 @@ class LanguageModelKind:
         with tempfile.TemporaryDirectory() as tmp:
             for name, picked in sorted(chosen.items()):
                 task = self.tasks[name]
+                items = [it for _, it, _ in picked]
                 if task.output is Modality.TEXT:
-                    outputs = self.model.generate([Item(it.task, it.source) for _, it, _ in picked])
+                    outputs = self.model.generate([Item(it.task, it.source, audio_key=it.audio_key) for it in items])
                     known = self.tokenizer.vocab_size  # a pretrained backbone's table may be padded past it
                     hyps = [task.to_hypothesis(rid, self.tokenizer.decode([t for t in out if t < known]))
                             for (rid, _, _), out in zip(picked, outputs)]
+                    teacher = self.model(self.model.collate(items)).stats[name]
+                    values[f"{name}/tf_acc"] = teacher.correct / max(teacher.tokens, 1)
+                    values[f"{name}/fr_acc"] = free_running_accuracy(outputs, [it.target.tolist() for it in items])
+                    values[f"{name}/distinct"] = len({tuple(out) for out in outputs}) / len(outputs)
                 else:
                     hyps = self._voiced(task, picked, Path(tmp) / name)
                 pairs = [Pair(rid, ref, hyp) if hyp is not None else Pair(rid, ref, task.missing_hypothesis(ref), True)
@@ -117,7 +142,7 @@ class LanguageModelKind:
         options = dataclasses.replace(default_decoding(Modality.CODEC),
                                       max_new_tokens=2 * max(len(it.target) for _, it, _ in picked))
         generators = [torch.Generator(device).manual_seed(zlib.crc32(rid.encode())) for rid, _, _ in picked]
-        outputs = self.model.generate([Item(it.task, it.source) for _, it, _ in picked], codec=options,
+        outputs = self.model.generate([Item(it.task, it.source, audio_key=it.audio_key) for _, it, _ in picked], codec=options,
                                       generator=generators)
         spoken = [i for i, out in enumerate(outputs) if out]
         hyps: list[dict | None] = [None] * len(picked)
@@ -157,6 +182,14 @@ class LanguageModelKind:
         saved = VocabLayout.from_dict(json.loads((directory / LAYOUT_FILE).read_text()))
         self.model.layout.check_same(saved, str(directory / LAYOUT_FILE))
         self.model.load_state_dict(load_file(str(directory / MODEL_FILE)))
+
+
+def free_running_accuracy(outputs: list[list[int]], targets: list[list[int]]) -> float:
+    """The share of target positions (eos included) where the model's own decoded sequence holds the
+    target's token: teacher-forced accuracy's counterpart when the model reads its own outputs."""
+    eos = -1  # stands for eos on both sides
+    hits = sum(a == b for out, tgt in zip(outputs, targets) for a, b in zip(out + [eos], tgt + [eos]))
+    return hits / max(1, sum(len(tgt) + 1 for tgt in targets))
 
 
 def load_part(part: nn.Module, name: str, path: str) -> None:

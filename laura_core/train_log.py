@@ -55,9 +55,12 @@ class TrainLog:
     def __init__(self, exp_dir: Path, max_steps: int, step: int):
         """A log that continues at ``step``: what a killed run logged after it goes, as it is logged again."""
         self.path = exp_dir / "log.jsonl"
+        self.elapsed = 0.0  # training seconds before this run (a resumed run goes on counting)
         if self.path.is_file():
             kept = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= step]
             atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+            self.elapsed = max((json.loads(line).get("elapsed_s", 0.0) for line in kept), default=0.0)
+        self.start = time.perf_counter()
         self.tensorboard = _summary_writer(exp_dir / "tensorboard", step)
         self.bar = None
         if sys.stderr.isatty():
@@ -70,7 +73,8 @@ class TrainLog:
             self.bar.update(1)
 
     def write(self, step: int, split: str, values: dict[str, float]) -> None:
-        record = {"step": step, "split": split, **values}
+        record = {"step": step, "split": split, "elapsed_s": round(self.elapsed + time.perf_counter() - self.start, 2),
+                  **values}
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         if self.tensorboard is not None:

@@ -207,7 +207,7 @@ class ConformerEncoder(AudioEncoder):
                 feats = (feats - mean) * (var + 1e-5).rsqrt()
             return feats.masked_fill(~valid, 0.0), lengths
 
-    def forward_features(self, feats: torch.Tensor, feat_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, feats: torch.Tensor, feat_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = F.pad(feats, (0, 0, 0, max(0, 1 - feats.shape[1])))  # the convolutions need one frame
         feats = feats.to(self.subsample.proj.weight.dtype)
         feats = feats.masked_fill(~lengths_mask(feat_lengths, feats.shape[1])[..., None], 0.0)
@@ -217,7 +217,10 @@ class ConformerEncoder(AudioEncoder):
         rope = rope_tables(x.shape[1], self.config.d_model // self.config.n_heads, x.device, x.dtype)
         for block in self.blocks:
             x = block(x, valid, rope)
-        return self.adapter(x[:, : int(lengths.max())]), lengths
+        return x[:, : int(lengths.max())], lengths
+
+    def adapt(self, hidden: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.adapter(hidden), lengths
 
     def output_lengths(self, wav_lengths: torch.Tensor) -> torch.Tensor:
         s = self.config.subsampling

@@ -58,6 +58,23 @@ def test_a_codec_directory_round_trips_and_its_identity_is_its_weights(codec_dir
     assert load_codec(tmp_path / "other", registry)[1] != identity
 
 
+def test_a_released_codec_is_half_the_size_and_decodes_as_the_original(codec_dir, registry, tmp_path, speech):
+    released = tmp_path / "released"
+    assert main(["codec", "release", str(codec_dir), str(released)]) == 0
+    assert (released / CODEC_WEIGHTS).stat().st_size < 0.6 * (codec_dir / CODEC_WEIGHTS).stat().st_size
+    half, identity = load_codec(released, registry)
+    full, original = load_codec(codec_dir, registry)
+    assert identity != original and next(half.parameters()).dtype == torch.float32  # cast back on loading
+    wav = torch.from_numpy(speech["a"][:16000]).float()[None, None]
+    with torch.no_grad():
+        same = (half.encode(wav) == full.encode(wav)).float().mean()
+        gap = (half.decode_embeddings(half.embed(full.encode(wav))) - full.decode_embeddings(full.embed(full.encode(wav))))
+    assert same > 0.9 and gap.abs().max() < 0.05 * wav.abs().max()  # float16 rounding only
+    # Releasing again gives the same bytes: the shipped file is reproducible from its checkpoint.
+    assert main(["codec", "release", str(codec_dir), str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / CODEC_WEIGHTS).read_bytes() == (released / CODEC_WEIGHTS).read_bytes()
+
+
 def test_swapped_weights_and_missing_files_are_refused(codec_dir, registry, tmp_path):
     other = tmp_path / "other"
     assert main(["codec", "export", "laura_codec", str(other), "--size", "tiny", "--seed", "1"]) == 0

@@ -51,10 +51,10 @@ def test_padded_batch_equals_items_alone(pad, subsampling):
     lengths = torch.tensor([len(w) for w in items])
     with torch.no_grad():
         feats, feat_lengths = enc.features(batch, lengths)
-        emb, emb_lengths = enc.forward_features(feats, feat_lengths)
+        emb, emb_lengths = enc.adapt(*enc.encode(feats, feat_lengths))
         for i, wav in enumerate(items):
             f, fl = enc.features(wav[None], lengths[i : i + 1])
-            e, el = enc.forward_features(f, fl)
+            e, el = enc.adapt(*enc.encode(f, fl))
             assert fl.item() == feat_lengths[i] and el.item() == emb_lengths[i]
             torch.testing.assert_close(feats[i, : fl.item()], f[0], atol=1e-5, rtol=0)
             torch.testing.assert_close(emb[i, : el.item()], e[0], atol=1e-5, rtol=0)
