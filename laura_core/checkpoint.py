@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import random
 import re
 import shutil
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
-from laura_core.errors import ConfigError, DataError, LayoutMismatchError
+from laura_core.errors import ConfigError, DataError, LauraError, LayoutMismatchError
 from laura_core.io import sha256_file, write_json
 
 if TYPE_CHECKING:
@@ -57,23 +58,47 @@ def save_checkpoint(root: Path, step: int, write: Callable[[Path], None], keep_l
                     keep_best: int = 0, score: Score | None = None) -> Path:
     """Write checkpoint ``root/step_<step>`` (``write`` fills a directory with its files), record its
     ``score`` in best.json, then prune: keep the newest ``keep_last`` (0 = all) and the ``keep_best`` best."""
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".step_{step:08d}."))
+    tmp = None
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".step_{step:08d}."))
         write(tmp)
-        files = sorted(p.name for p in tmp.iterdir() if p.is_file() and not p.name.startswith("."))
-        write_json(tmp / MANIFEST, {"step": step, "files": {name: sha256_file(tmp / name) for name in files}})
+        write_manifest(tmp, step)
         if final.exists():
             shutil.rmtree(final)
         os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as e:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        # A full disk or a read-only folder: torch.save says so as a RuntimeError of its zip writer.
+        if isinstance(e, OSError) or (isinstance(e, RuntimeError) and "write" in str(e).lower()):
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).strip().splitlines()[-1]
+            raise LauraError(f"{root}: cannot write the checkpoint of step {step} ({reason}): free space or fix "
+                             f"the folder's permissions, then resume; earlier checkpoints are untouched") from None
         raise
     if score is not None:
         record_best(root, step, score)
     prune_checkpoints(root, keep_last, keep_best)
     return final
+
+
+def write_manifest(directory: Path, step: int | None = None) -> None:
+    """``manifest.json``: the sha256 and size of every file of ``directory``, written last."""
+    files = sorted(p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and p.name != MANIFEST)
+    write_json(directory / MANIFEST, {"step": step, "files": {name: sha256_file(directory / name) for name in files},
+                                      "sizes": {name: (directory / name).stat().st_size for name in files}})
+
+
+def verify_if_saved_by_laura(path: str | Path) -> None:
+    """Verify the checkpoint or model directory ``path`` is (or holds the file ``path``) when it has a
+    manifest: every load of laura's own outputs is checked. Other weights (a Hugging Face folder, a
+    file from elsewhere) have no manifest and are taken as they are."""
+    path = Path(path)
+    directory = path if path.is_dir() else path.parent
+    if (directory / MANIFEST).is_file():
+        verify_checkpoint(directory)
 
 
 def read_best(root: Path) -> dict[str, Any] | None:
@@ -117,14 +142,17 @@ def best_checkpoints(root: Path) -> list[Path]:
 
 
 def prune_checkpoints(root: Path, keep_last: int, keep_best: int = 0) -> list[Path]:
-    """Delete every checkpoint that is neither among the newest ``keep_last`` nor the best ``keep_best``
-    (keep_last 0 = delete nothing); best.json forgets the deleted ones. Returns the deleted directories."""
+    """Delete every complete checkpoint that is neither among the newest ``keep_last`` complete ones nor
+    the best ``keep_best`` (keep_last 0 = delete nothing); best.json forgets the deleted ones. Broken
+    checkpoints are neither counted nor deleted (a later save of their step replaces them), so the
+    newest good one always stays. Returns the deleted directories."""
     if keep_last <= 0:
         return []
-    keep = set(list_checkpoints(root)[-keep_last:])
+    complete = [d for d in list_checkpoints(root) if is_complete(d)]
+    keep = set(complete[-keep_last:])
     if keep_best > 0:
         keep |= set(best_checkpoints(root)[:keep_best])
-    deleted = [old for old in list_checkpoints(root) if old not in keep]
+    deleted = [old for old in complete if old not in keep]
     for old in deleted:
         shutil.rmtree(old)
     best = read_best(root)
@@ -159,6 +187,29 @@ def verify_checkpoint(directory: Path) -> dict[str, Any]:
     return manifest
 
 
+def is_complete(directory: Path) -> bool:
+    """Whether a checkpoint has its manifest and every file at its recorded size: the cheap check that
+    pruning uses (loading hashes every file). Manifests without sizes are hashed."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+        sizes = manifest.get("sizes")
+        if sizes is None:
+            verify_checkpoint(directory)
+            return True
+        return set(sizes) == set(manifest["files"]) and all(
+            (directory / name).is_file() and (directory / name).stat().st_size == size for name, size in sizes.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, DataError):
+        return False
+
+
+def remove_temporary(root: Path) -> list[Path]:
+    """Remove the temporary folders of checkpoints whose writing was interrupted (``.step_*``)."""
+    found = sorted(root.glob(".step_*")) if root.is_dir() else []
+    for tmp in found:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return found
+
+
 def list_checkpoints(root: Path) -> list[Path]:
     """Complete-looking checkpoints under ``root``, oldest first."""
     if not root.is_dir():
@@ -184,7 +235,13 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
 
 def load_state(path: Path) -> dict[str, Any]:
     # weights_only: a checkpoint is data, never code to unpickle.
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # its message suggests unpickling code, which laura never does
+        raise DataError(f"{path}: not a training state laura loads: it holds objects other than tensors and "
+                        f"plain containers") from None
+    except Exception as e:  # a damaged file: torch raises RuntimeError, EOFError and others
+        raise DataError(f"{path}: damaged ({type(e).__name__}: {str(e).strip()[:200]})") from None
 
 
 def rng_state() -> dict[str, Any]:
@@ -276,5 +333,6 @@ def average_checkpoints(exp_dir: Path, out_dir: Path, registry: "Registry", last
             shutil.copyfile(newest / extra, Path(out_dir) / extra)
     write_json(Path(out_dir) / "averaged.json", {"checkpoints": [str(d) for d in chosen],
                                                   "by": "last" if last is not None else "best"})
+    write_manifest(Path(out_dir))  # so that loading the average verifies it as it does a checkpoint
     return chosen
 

@@ -14,15 +14,18 @@ from laura_core.errors import LauraError
 def cmd_plugins(args: argparse.Namespace) -> int:
     from laura_core.registry import get_registry
 
-    entries = get_registry().entries()
+    registry = get_registry()
+    entries = registry.entries()
     if args.json:
         print(json.dumps([
             {"kind": e.kind, "name": e.name, "source": e.source, "distribution": e.distribution, "description": e.description}
             for e in entries
-        ], indent=2))
+        ] + [{"kind": "broken", "name": b.name, "source": b.value, "distribution": b.distribution,
+              "description": b.error} for b in registry.broken], indent=2))
         return 0
     rows = [("KIND", "NAME", "DISTRIBUTION", "PLUGIN", "DESCRIPTION")]
     rows += [(e.kind, e.name, e.distribution, e.source, e.description) for e in entries]
+    rows += [("BROKEN", b.name, b.distribution, b.value, f"failed to import: {b.error}") for b in registry.broken]
     print_table(rows)
     return 0
 
@@ -199,7 +202,11 @@ def cmd_infer(args: argparse.Namespace) -> int:
     progress = (lambda folder, done, total: _progress(f"{folder}: decoded")(done, total)) \
         if sys.stderr.isatty() else None
     for folder in infer(bundle, jobs, args.out, cfg, progress):
-        print(f"wrote {folder}/hyp.jsonl")
+        hyps = sum(1 for line in open(folder / "hyp.jsonl", encoding="utf-8") if line.strip())
+        refs = folder / "ref.jsonl"
+        empty = sum(1 for line in open(refs, encoding="utf-8") if line.strip()) - hyps if refs.is_file() else 0
+        note = f" ({empty} empty outputs left out: laura score counts them as missing)" if empty else ""
+        print(f"wrote {folder}/hyp.jsonl: {hyps} outputs{note}")
     print(f"score them with: laura score --dir {args.out}")
     return 0
 
@@ -232,16 +239,14 @@ def _progress(label: str):
 def cmd_codec_encode(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from laura_core.codes import encode_dir, encode_manifest, manifest_code_usage
+    from laura_core.codes import manifest_code_usage
+    from laura_core.lock import output_lock
 
     codec, identity = _codec(args)
     codec.to(args.device)
     src = Path(args.src)
-    if src.is_dir():
-        n = encode_dir(codec, identity, src, Path(args.dst), args.batch_seconds, args.device, _progress("encoded"))
-    else:
-        n = encode_manifest(codec, identity, src, Path(args.dst), args.field, args.batch_seconds, args.device,
-                            _progress("encoded"))
+    with output_lock(args.dst, "laura codec encode", is_file=not src.is_dir()):
+        n = _encode(codec, identity, src, args)
     print(f"encoded {n} new items with {identity} into {args.dst}")
     if not src.is_dir():
         usage = manifest_code_usage(Path(args.dst), codec.codebook_size)
@@ -253,15 +258,28 @@ def cmd_codec_encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _encode(codec, identity: str, src, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from laura_core.codes import encode_dir, encode_manifest
+
+    if src.is_dir():
+        return encode_dir(codec, identity, src, Path(args.dst), args.batch_seconds, args.device, _progress("encoded"))
+    return encode_manifest(codec, identity, src, Path(args.dst), args.field, args.batch_seconds, args.device,
+                           _progress("encoded"))
+
+
 def cmd_codec_decode(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from laura_core.codes import decode_dir
+    from laura_core.lock import output_lock
 
     codec, identity = _codec(args)
     codec.to(args.device)
-    n = decode_dir(codec, identity, Path(args.src), Path(args.dst), args.batch_seconds, args.device,
-                   _progress("decoded"))
+    with output_lock(args.dst, "laura codec decode"):
+        n = decode_dir(codec, identity, Path(args.src), Path(args.dst), args.batch_seconds, args.device,
+                       _progress("decoded"))
     print(f"decoded {n} new files with {identity} into {args.dst}")
     return 0
 
@@ -356,13 +374,14 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="check a manifest's records before training or inference",
         description="Check every record of a lhotse manifest against a task: each field the task needs is present, "
                     "non-empty and of the right type; audio files exist, decode, have an accepted sample rate, match "
-                    "their cut's duration and fall within the duration limits; ids are unique. Prints the first "
+                    "their cut's duration and fall within the duration limits; texts are within max_text_chars; ids are unique, safe file names (no path separators, no leading '.', no control characters, at most 200 characters) and durations finite and positive. Prints the first "
                     "problems (record id, field, reason); --json writes them all. Options are key=value.\n\n"
                     "exit status: 0 every record is valid, 1 some record is bad, 2 usage error",
         epilog="options (key=value):\n"
                "  sample_rates=[16000]   accepted file sample rates (default: any; audio is resampled when read)\n"
                "  min_duration=0.1 max_duration=30   seconds, for every audio field\n"
                "  tolerance=0.01         seconds an audio file may differ from its cut's duration\n"
+               "  max_text_chars=4000    characters of a text field\n"
                "  decode_all=true        decode whole files (default: header and first frames)\n"
                "  require_codes=true     codec-output tasks (tts, se) must hold codec codes\n"
                "  inputs_only=true       check the model's input field alone (records without references)\n\n"
@@ -536,7 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except LauraError as e:
         print(f"laura: error: {e}", file=sys.stderr)
-        return 2
+        return getattr(e, "exit_code", 2)
     except KeyboardInterrupt:
         print("laura: interrupted", file=sys.stderr)
         return 130

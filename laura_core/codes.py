@@ -108,10 +108,12 @@ def _jobs(src: Path, dst: Path, pattern: str, suffix: str) -> list[tuple[Path, P
 
 def _run(jobs: list[tuple[Path, Path]], size: Callable[[Path], int], load: Callable[[Path], np.ndarray],
          convert: Callable[[list[np.ndarray]], list[np.ndarray]], save: Callable[[Path, np.ndarray], None],
-         max_size: int, progress: Callable[[int, int], None] | None) -> int:
-    """Convert the jobs whose output is missing, in batches of similar ``size`` (read from file headers:
+         max_size: int, progress: Callable[[int, int], None] | None,
+         intact: Callable[[Path, Path], bool] = lambda src, dst: True) -> int:
+    """Convert the jobs whose output is missing or not ``intact(src, dst)`` (a rerun checks what an
+    earlier run left rather than trusting it), in batches of similar ``size`` (read from file headers:
     only one batch is in memory at a time); returns how many ran."""
-    out_of = {str(s): d for s, d in jobs if not d.is_file()}
+    out_of = {str(s): d for s, d in jobs if not d.is_file() or not intact(s, d)}
     done = 0
     for keys in batches_by_length({k: size(Path(k)) for k in out_of}, max_size):
         for key, result in zip(keys, convert([load(Path(k)) for k in keys])):
@@ -139,9 +141,17 @@ def encode_dir(codec: Codec, identity: str, src: Path, dst: Path, batch_seconds:
     jobs = _jobs(Path(src), Path(dst), "*.wav", ".npy")
     _claim(Path(dst), identity)
     dtype = np.int16 if codec.codebook_size <= 2 ** 15 else np.int32
+
+    def intact(src: Path, dst: Path) -> bool:  # readable codes of the right shape
+        try:
+            codes = np.load(dst, mmap_mode="r", allow_pickle=False)
+        except Exception:  # numpy raises several types for damaged files
+            return False
+        return codes.ndim == 2 and codes.shape[-1] == codec.frames(_samples(src, codec.sample_rate))
+
     return _run(jobs, lambda p: _samples(p, codec.sample_rate), lambda p: read_audio(p, codec.sample_rate)[0],
                 lambda waves: [c.astype(dtype) for c in encode_waves(codec, waves, device)],
-                _save_npy, int(batch_seconds * codec.sample_rate), progress)
+                _save_npy, int(batch_seconds * codec.sample_rate), progress, intact)
 
 
 def decode_dir(codec: Codec, identity: str, src: Path, dst: Path, batch_seconds: float = 60.0,
@@ -166,10 +176,18 @@ def decode_dir(codec: Codec, identity: str, src: Path, dst: Path, batch_seconds:
         except Exception as e:  # numpy raises several types for damaged files
             raise DataError(f"{path}: cannot read codes ({e})") from None
 
+    def intact(src: Path, dst: Path) -> bool:  # a readable wav as long as its codes say
+        import soundfile as sf
+
+        try:
+            return sf.info(str(dst)).frames == frames(src)
+        except Exception:  # soundfile raises several types for damaged files
+            return False
+
     return _run(jobs, frames, load,
                 lambda codes: decode_codes(codec, codes, device),
                 lambda path, wav: write_wav(path, wav, codec.sample_rate),
-                int(batch_seconds * codec.sample_rate), progress)
+                int(batch_seconds * codec.sample_rate), progress, intact)
 
 
 # -- manifests ---------------------------------------------------------------------------------

@@ -7,27 +7,15 @@ against wall time, as one PNG, so a reader sees at a glance which task learnt an
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from laura_core.errors import DataError
 from laura_core.io import atomic_write_bytes
+from laura_core.train_log import read_train_log
 
 if TYPE_CHECKING:
     from laura_core.registry import Registry
-
-
-def read_log(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise DataError(f"{path}: no training log here")
-    records = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{lineno}: not JSON ({e})") from None
-    return records
 
 
 def task_metric(task_name: str, keys: set[str], registry: "Registry") -> tuple[str, float] | None:
@@ -52,7 +40,7 @@ def plot_curves(exp_dir: str | Path, out: str | Path | None = None, registry: "R
 
     registry = registry or get_registry()
     exp_dir = Path(exp_dir)
-    valid = [r for r in read_log(exp_dir / "log.jsonl") if r.get("split") == "valid"]
+    valid = [r for r in read_train_log(exp_dir / "log.jsonl") if r.get("split") == "valid"]
     if not valid:
         raise DataError(f"{exp_dir / 'log.jsonl'}: no validation records to plot (set valid and valid_every)")
     keys = set().union(*valid)
@@ -66,7 +54,7 @@ def plot_curves(exp_dir: str | Path, out: str | Path | None = None, registry: "R
                               label=task)
             if metric is not None:
                 name, factor = metric
-                rows = [r for r in valid if f"{task}/{name}" in r and x_key in r]
+                rows = [r for r in valid if r.get(f"{task}/{name}") is not None and x_key in r]
                 label = f"{task} {name}" + (" / 100" if factor != 1.0 else "")
                 axes[1, col].plot([r[x_key] * scale for r in rows], [r[f"{task}/{name}"] * factor for r in rows],
                                   marker="o", label=label)

@@ -330,7 +330,7 @@ def item_source(cut, task: Task, tokenizer: Tokenizer, sample_rate: int, audio=N
     given, e.g. a noisy copy) or its source text's ids ``[N]``."""
     if task.input is Modality.AUDIO:
         return load_waveform(audio if audio is not None else cut, sample_rate)
-    return text_ids(tokenizer, task.to_example(cut_to_record(cut)).source)
+    return text_ids(tokenizer, task.to_source(cut_to_record(cut)))
 
 
 def load_waveform(cut, sample_rate: int) -> torch.Tensor:

@@ -60,6 +60,9 @@ def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tenso
     return logits
 
 
+PREFILL_CHUNK = 512  # prompt positions per prefill call with a KV cache
+
+
 class Decoder:
     """Runs one backbone step by step, with or without the KV cache."""
 
@@ -74,7 +77,16 @@ class Decoder:
 
     def prefill(self) -> torch.Tensor:
         positions = (self.mask.long().cumsum(-1) - 1).clamp(min=0)
-        hidden = self.backbone(self.embeds, self.mask, positions, self.cache)
+        if self.cache is None:
+            hidden = self.backbone(self.embeds, self.mask, positions, None)
+        else:
+            # In chunks of queries against the cache: the attention mask of a chunk is [chunk x keys], so
+            # a long prompt costs memory linear in its length, not a dense [length x length] mask.
+            length = self.embeds.shape[1]
+            for start in range(0, length, PREFILL_CHUNK):
+                end = min(start + PREFILL_CHUNK, length)
+                hidden = self.backbone(self.embeds[:, start:end], self.mask[:, :end], positions[:, start:end],
+                                       self.cache)
         return self.backbone.logits(hidden[:, -1], self.ranges).float()
 
     def step(self, ids: torch.Tensor) -> torch.Tensor:

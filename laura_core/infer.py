@@ -31,8 +31,10 @@ from laura_core.data import item_source, load_waveform, text_ids
 from laura_core.errors import ConfigError, DataError
 from laura_core.generation import DecodeOptions
 from laura_core.io import read_partial_jsonl, sha256_file, write_json, write_jsonl
+from laura_core.lock import output_lock
 from laura_core.manifest import cut_to_record, read_cuts
 from laura_core.model import Item, LauraGPT, default_decoding, load_model
+from laura_core.names import output_path
 from laura_core.runtime import prepare_torch
 from laura_core.synthesis import synthesize
 from laura_core.task import FieldType, Modality, Task
@@ -135,10 +137,11 @@ def infer(bundle: InferenceModel, jobs: Sequence[tuple[str, str]], out_dir: str 
     for part in (model, bundle.vocoder, bundle.codec):
         if part is not None:
             part.to(device)
-    for name, manifest in jobs:
-        folder = Path(out_dir) / name / split_name(manifest)
-        _run(bundle, bundle.tasks[name], manifest, folder, cfg, progress)
-        folders.append(folder)
+    with output_lock(out_dir, "laura infer"):  # one run writes a folder
+        for name, manifest in jobs:
+            folder = Path(out_dir) / name / split_name(manifest)
+            _run(bundle, bundle.tasks[name], manifest, folder, cfg, progress)
+            folders.append(folder)
     return folders
 
 
@@ -201,7 +204,7 @@ def _valid_cuts(manifest: str, task: Task, options: ValidationOptions) -> tuple[
     if not inputs.ok:
         raise DataError(f"{inputs.summary()} (`laura validate` lists all)")
     unlabelled = (whole.bad == whole.checked and len(whole.problems) == whole.checked
-                  and all(p.field == task.target_field and p.reason == "missing" for p in whole.problems))
+                  and all(p.field == task.target_field and p.reason.startswith("missing") for p in whole.problems))
     if not unlabelled:
         raise DataError(f"{whole.summary()} (records need all their references, or none for inference alone)")
     return cuts, False
@@ -222,8 +225,10 @@ def _decode_batch(bundle: InferenceModel, task: Task, cuts: list, folder: Path, 
     outputs = model.generate(items, generator=generators, **kwargs)
     if task.output is Modality.TEXT:
         known = tokenizer.vocab_size  # a pretrained backbone's table may be padded past it
-        return [task.to_hypothesis(cut.id, tokenizer.decode([t for t in out if t < known]))
-                for cut, out in zip(cuts, outputs)]
+        texts = [tokenizer.decode([t for t in out if t < known]) for out in outputs]
+        # An empty output (eos at once) is recorded as None, like a silent audio output: left out of hyp.jsonl.
+        return [task.to_hypothesis(cut.id, text) if text.strip() else {"id": cut.id, task.hyp_fields[0].name: None}
+                for cut, text in zip(cuts, texts)]
     return _voice(bundle, task, cuts, outputs, folder)
 
 
@@ -236,12 +241,13 @@ def _voice(bundle: InferenceModel, task: Task, cuts: list, outputs: list[list[in
         return records
     codes = [[layout.codec_code(t) for t in outputs[i]] for i in spoken]
     # The vocoder's condition, as in its training (VocoderData): the source text's ids or the input audio.
-    text = [text_ids(bundle.tokenizer, task.to_example(cut_to_record(cuts[i])).source)
+    text = [text_ids(bundle.tokenizer, task.to_source(cut_to_record(cuts[i])))
             if task.input is Modality.TEXT else None for i in spoken]
     wav = [load_waveform(cuts[i], codec.sample_rate) if task.input is Modality.AUDIO else None for i in spoken]
     for i, item_codes, samples in zip(spoken, codes, synthesize(bundle.vocoder, codec, codes, text, wav)):
-        relative = f"{WAV_DIR}/{cuts[i].id}.wav"
-        write_wav(folder / relative, samples, codec.sample_rate)
+        path = output_path(folder / WAV_DIR, cuts[i].id, ".wav")  # an id never writes outside the folder
+        relative = f"{WAV_DIR}/{path.name}"
+        write_wav(path, samples, codec.sample_rate)
         # The codes too: what the model said, exactly, to voice again with another vocoder.
         records[i] = {**task.to_hypothesis(cuts[i].id, relative), "codes": item_codes}
     return records

@@ -50,6 +50,16 @@ def cut_to_record(cut) -> dict[str, Any]:
     return record
 
 
+# Where each record field lives on a lhotse cut; any other field is read from cut.custom.
+FIELD_PLACES = {"id": "cut.id", "audio": "cut.recording", "text": "cut.supervisions[0].text",
+                "language": "cut.supervisions[0].language", "speaker": "cut.supervisions[0].speaker"}
+
+
+def field_place(name: str) -> str:
+    """Where record field ``name`` is read from on a cut (what an error about it says)."""
+    return FIELD_PLACES.get(name, f"cut.custom[{name!r}]")
+
+
 def recording_path(recording) -> str:
     """The file behind a single-file, single-source recording."""
     if len(recording.sources) != 1 or recording.sources[0].type != "file":

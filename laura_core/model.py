@@ -413,10 +413,13 @@ def load_model(
     checkpoint laid out differently is refused, naming each difference."""
     from safetensors.torch import load_file
 
+    from laura_core.checkpoint import verify_if_saved_by_laura
+
     directory = Path(directory)
     for name in (CONFIG_FILE, LAYOUT_FILE, MODEL_FILE):
         if not (directory / name).is_file():
             raise DataError(f"{directory}: not a saved model (missing {name})")
+    verify_if_saved_by_laura(directory)  # a checkpoint or average: every file as it was written
     cfg = load_config(ModelConfig, directory / CONFIG_FILE)
     saved = VocabLayout.from_dict(json.loads((directory / LAYOUT_FILE).read_text()))
     if expected_layout is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -47,6 +48,19 @@ class Registration:
         return f"{self.source} ({self.distribution})"
 
 
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """An installed plugin whose import failed: left out, and listed by `laura plugins`."""
+
+    name: str  # the entry point
+    value: str  # what it points at (module:attribute)
+    distribution: str  # "name version" of its package
+    error: str  # the exception's type and the last line of its message
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value} of package {self.distribution}"
+
+
 class Registry:
     """Holds every task and component registered by ``laura`` plugins.
 
@@ -57,9 +71,32 @@ class Registry:
     def __init__(self, autoload: bool = True):
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
+        self._dists: dict[int, str] = {}  # id(plugin) -> "name version" of its package
+        self.broken: list[BrokenPlugin] = []  # plugins that failed to import
         if autoload:
-            self._pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+            self._load_entry_points()
         self._entries: dict[tuple[str, str], Registration] | None = None
+
+    def _load_entry_points(self) -> None:
+        """Import every plugin of the ``laura`` entry-point group on its own: one that fails to import
+        is reported (its entry point, package and error) and left out, and every other still loads."""
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=hookspecs.PROJECT):
+            if self._pm.get_plugin(ep.name) is not None or self._pm.is_blocked(ep.name):
+                continue
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "-"
+            try:
+                plugin = ep.load()
+            except Exception as e:  # whatever a third-party import raises
+                last = (str(e).strip().splitlines() or [""])[-1]
+                broken = BrokenPlugin(ep.name, ep.value, dist, f"{type(e).__name__}: {last}")
+                self.broken.append(broken)
+                _warn_once(f"laura: warning: plugin {broken} failed to import ({broken.error}); its tasks and "
+                           f"components are unavailable")
+                continue
+            self._pm.register(plugin, name=ep.name)
+            self._dists[id(plugin)] = dist
 
     def add_plugin(self, plugin: Any, name: str | None = None) -> None:
         self._pm.register(plugin, name=name)
@@ -68,10 +105,17 @@ class Registry:
     # -- collection -------------------------------------------------------------------------
 
     def _distributions(self) -> dict[int, str]:
-        return {
-            id(plugin): f"{dist.project_name} {dist.version}"
-            for plugin, dist in self._pm.list_plugin_distinfo()
-        }
+        return self._dists
+
+    def _call(self, impl, register: Callable, dist: str) -> None:
+        """Run one plugin's registration hook; what it raises names the plugin and its package."""
+        try:
+            impl.function(register=register)
+        except RegistryError:
+            raise
+        except Exception as e:  # a third-party hook's own bug
+            raise RegistryError(f"plugin {impl.plugin_name} ({dist}) failed while registering: "
+                                f"{type(e).__name__}: {e}") from e
 
     def _collect(self) -> dict[tuple[str, str], Registration]:
         if self._entries is not None:
@@ -100,7 +144,7 @@ class Registry:
                 task.validate()
                 add(Registration("task", task.name, task, _source, _dist, task.description))
 
-            impl.function(register=register_task)
+            self._call(impl, register_task, dist)
 
         for impl in self._pm.hook.register_components.get_hookimpls():
             source, dist = impl.plugin_name, dists.get(id(impl.plugin), "-")
@@ -122,7 +166,7 @@ class Registry:
                     raise RegistryError(f"plugin {_source}: config of {kind} {name!r} must be a dataclass")
                 add(Registration(kind, name, factory, _source, _dist, description, config, dict(sizes or {})))
 
-            impl.function(register=register_component)
+            self._call(impl, register_component, dist)
 
         prompt_owner: dict[str, Registration] = {}
         for reg in entries.values():
@@ -149,7 +193,8 @@ class Registry:
     def task(self, name: str):
         tasks = self.tasks()
         if name not in tasks:
-            raise RegistryError(f"unknown task {name!r}; registered tasks: {', '.join(sorted(tasks)) or 'none'}")
+            raise RegistryError(f"unknown task {name!r}; registered tasks: {', '.join(sorted(tasks)) or 'none'}"
+                                + self._broken_note())
         return tasks[name]
 
     def components(self, kind: str) -> dict[str, Registration]:
@@ -160,8 +205,13 @@ class Registry:
     def component(self, kind: str, name: str) -> Registration:
         found = self.components(kind)
         if name not in found:
-            raise RegistryError(f"unknown {kind} {name!r}; registered: {', '.join(sorted(found)) or 'none'}")
+            raise RegistryError(f"unknown {kind} {name!r}; registered: {', '.join(sorted(found)) or 'none'}"
+                                + self._broken_note())
         return found[name]
+
+    def _broken_note(self) -> str:
+        return (f" (plugins that failed to import: {'; '.join(f'{b} ({b.error})' for b in self.broken)})"
+                if self.broken else "")
 
     def component_options(self, kind: str, name: str, size: str = "", **options: Any) -> dict[str, Any]:
         """``options`` on top of the named ``size`` preset of ``kind``/``name`` ("" = none)."""
@@ -187,6 +237,15 @@ class Registry:
         if reg.config is None:
             return reg.obj(**self.component_options(kind, name, size, **options))
         return reg.obj(self.component_config(kind, name, size, **options))
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(message, file=sys.stderr)
 
 
 @functools.lru_cache(maxsize=1)

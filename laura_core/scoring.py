@@ -73,6 +73,9 @@ def load_records(path: str | Path, fields: Sequence[Field]) -> dict[str, dict]:
                 audio = audio if audio.is_absolute() else path.parent / audio
                 if not audio.is_file():
                     raise DataError(f"{where}: record {rid!r}, field {spec.name!r}: audio file not found: {audio}")
+                problem = _unreadable(audio)
+                if problem:
+                    raise DataError(f"{where}: record {rid!r}, field {spec.name!r}: cannot read {audio} ({problem})")
                 record[spec.name] = str(audio)
         records[rid] = record
         lines[rid] = lineno
@@ -199,3 +202,15 @@ def results_markdown(reports: Sequence[ScoreReport]) -> str:
     if notes:
         lines += ["", "Notes:", *notes]
     return "\n".join(lines) + "\n"
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why soundfile cannot read ``path`` (its header and first frames), or None."""
+    import soundfile as sf
+
+    try:
+        sf.info(str(path))
+        sf.read(str(path), frames=1024, dtype="float32")
+    except Exception as e:  # soundfile raises several types for damaged files
+        return str(getattr(e, "error_string", e)) or type(e).__name__
+    return None

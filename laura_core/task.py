@@ -148,19 +148,28 @@ class Task(abc.ABC):
         names = [m.name for m in self.metrics]
         if len(set(names)) != len(names) or not names:
             raise RegistryError(f"task {self.name}: metric names must be unique and non-empty, got {names}")
+        if type(self).to_reference is Task.to_reference:
+            # The default reference is a hypothesis-shaped record ({id, text} or {id, audio}): ref_fields
+            # naming anything else could never be scored against inference output.
+            written = {f.name for f in self.hyp_fields}
+            declared = {f.name for f in self.ref_fields}
+            if not declared <= written:
+                raise RegistryError(
+                    f"task {self.name}: ref_fields {sorted(declared)} are not what the default to_reference writes "
+                    f"({sorted(written)}): declare ref_fields={tuple(sorted(written))} or override to_reference "
+                    f"to write {sorted(declared - written)}")
 
     # -- formatting ---------------------------------------------------------------------------
 
+    def to_source(self, record: dict) -> str | AudioRef:
+        """What the model reads of a record: all that inference needs (a record may hold no target)."""
+        source = require(record, self.source_field, FieldType.AUDIO if self.input is Modality.AUDIO else FieldType.TEXT)
+        return AudioRef(source) if self.input is Modality.AUDIO else source
+
     def to_example(self, record: dict) -> Example:
         """Turn a data record into a model example."""
-        rid = record_id(record)
-        source = require(record, self.source_field, FieldType.AUDIO if self.input is Modality.AUDIO else FieldType.TEXT)
-        return Example(
-            id=rid,
-            task=self.name,
-            source=AudioRef(source) if self.input is Modality.AUDIO else source,
-            target=self.format_target(record),
-        )
+        return Example(id=record_id(record), task=self.name, source=self.to_source(record),
+                       target=self.format_target(record))
 
     def format_target(self, record: dict) -> str | AudioRef:
         """The target of a record: its text, or the audio whose codec tokens the model must produce."""
@@ -206,7 +215,9 @@ def require(record: dict, name: str, type: FieldType) -> Any:
     """Return ``record[name]`` after checking it against ``type``; errors name the record and field."""
     rid = record.get("id", "?")
     if name not in record or record[name] is None:
-        raise DataError(f"record {rid!r}: missing field {name!r}")
+        from laura_core.manifest import field_place
+
+        raise DataError(f"record {rid!r}: missing field {name!r} (in a manifest it is read from {field_place(name)})")
     return check_field(record[name], Field(name, type), rid)
 
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import signal
+import threading
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Protocol
@@ -34,13 +36,14 @@ import torch
 from torch import nn
 
 from laura_core.checkpoint import (
-    STATE, TRAIN_CONFIG, Score, check_best, latest_checkpoint, list_checkpoints, load_state, rng_state,
-    save_checkpoint, save_state, set_rng_state,
+    STATE, TRAIN_CONFIG, Score, check_best, latest_checkpoint, list_checkpoints, load_state, remove_temporary,
+    rng_state, save_checkpoint, save_state, set_rng_state,
 )
 from laura_core.config import save_config
 from laura_core.data import DataConfig
 from laura_core.distributed import Distributed
 from laura_core.errors import ConfigError, DataError, LauraError
+from laura_core.lock import output_lock
 from laura_core.model import ModelOutput
 from laura_core.runtime import prepare_torch
 from laura_core.train_config import OptimConfig, TrainConfig
@@ -117,21 +120,63 @@ def seed_everything(seed: int) -> None:
 
 
 def train(cfg: TrainConfig, registry: "Registry | None" = None) -> Path:
-    """Train as ``cfg`` says; returns the final checkpoint's directory."""
+    """Train as ``cfg`` says; returns the final checkpoint's directory. The experiment folder is locked
+    for the run (one writer); SIGTERM or SIGUSR1 stop it after the current step with a checkpoint
+    (``Stopped``)."""
     prepare_torch()
-    checkpoints = Path(cfg.exp_dir) / "checkpoints"
-    if not cfg.resume and list_checkpoints(checkpoints):
-        raise ConfigError(f"{checkpoints} already holds checkpoints: continue with resume=true or use another exp_dir")
-    if cfg.keep_best > 0:
-        check_best(checkpoints, cfg.best_metric, cfg.best_mode)
     job = Distributed(cfg.distributed)
     try:
-        return _train(cfg, registry, job, checkpoints)
+        lock = output_lock(cfg.exp_dir, "laura train") if job.is_main else contextlib.nullcontext()
+        with lock, _stop_signals() as stop:
+            checkpoints = Path(cfg.exp_dir) / "checkpoints"
+            if job.is_main:
+                remove_temporary(checkpoints)  # left by a run killed while writing one
+            found = list_checkpoints(checkpoints)
+            if found and not cfg.resume:
+                raise ConfigError(f"{checkpoints} already holds checkpoints: continue with resume=true or use "
+                                  f"another exp_dir")
+            last = latest_checkpoint(checkpoints) if cfg.resume else None
+            if found and cfg.resume and last is None:
+                raise DataError(f"{checkpoints}: none of its checkpoints verifies ({', '.join(d.name for d in found)}"
+                                f"; the reasons are above): nothing to resume from. Move them aside to train "
+                                f"from scratch, or restore a good copy")
+            if cfg.keep_best > 0:
+                check_best(checkpoints, cfg.best_metric, cfg.best_mode)
+            return _train(cfg, registry, job, checkpoints, last, stop)
     finally:
         job.close()
 
 
-def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, checkpoints: Path) -> Path:
+class Stopped(LauraError):
+    """Training stopped by a signal after writing a checkpoint; the message says how to resume."""
+
+    exit_code = 143
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[list[str]]:
+    """Catch SIGTERM and SIGUSR1 (cluster preemption, scancel, torchrun stopping a group) for the block:
+    the yielded list receives the signal's name, and the loop stops at the end of its step."""
+    caught: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = {}
+
+    def handler(signum, frame):
+        caught.append(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGUSR1):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield caught
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, checkpoints: Path,
+           last: Path | None, stop: list[str]) -> Path:
     from laura_core.registry import get_registry
 
     exp_dir = Path(cfg.exp_dir)
@@ -147,7 +192,6 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
         getattr(model, part).requires_grad_(False)
 
     step = 0
-    last = latest_checkpoint(checkpoints) if cfg.resume else None
     state = None
     if last is not None:
         kind.load(last)  # before sharding: every rank reads the full weights
@@ -248,8 +292,12 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
                     log.write(step, "valid", values)
                 if cfg.keep_best > 0:
                     score = Score(cfg.best_metric, cfg.best_mode, _metric(values, cfg.best_metric))
-            if step % cfg.save_every == 0 or step == cfg.max_steps or score is not None:
+            stopping = job.global_sum(float(bool(stop))) > 0  # every rank stops at the same step
+            if step % cfg.save_every == 0 or step == cfg.max_steps or score is not None or stopping:
                 final = write_checkpoint(score)
+            if stopping and step < cfg.max_steps:
+                raise Stopped(f"stopped by {stop[0] if stop else 'a signal on another rank'} after step {step}: "
+                              f"wrote {final}; continue with the same command and resume=true")
     finally:
         if log is not None:
             log.close()

@@ -184,7 +184,7 @@ class VocoderData(torch.utils.data.Dataset):
             if recording is None:
                 raise DataError(f"cut {cut.id!r}, field {task.target_field!r}: no target recording")
             if task.input is Modality.TEXT:
-                texts.append(text_ids(self.tokenizer, task.to_example(cut_to_record(cut)).source))
+                texts.append(text_ids(self.tokenizer, task.to_source(cut_to_record(cut))))
                 waves.append(None)
             else:
                 texts.append(None)
@@ -267,9 +267,12 @@ def load_vocoder(directory: str | Path, registry: "Registry", codec_identity: st
     """The vocoder of a ``vocoder`` checkpoint, in eval mode; refused unless it was trained against the
     codec ``codec_identity`` (the one that will decode its output) and, when given, with the tokenizer
     ``tokenizer_identity`` (a text condition is that tokenizer's ids)."""
+    from laura_core.checkpoint import verify_if_saved_by_laura
+
     directory = Path(directory)
     if not (directory / VOCODER_FILE).is_file():
         raise ConfigError(f"{directory} is not a vocoder checkpoint: {VOCODER_FILE} is missing")
+    verify_if_saved_by_laura(directory)
     saved = json.loads((directory / VOCODER_FILE).read_text())
     if saved["codec"] != codec_identity:
         raise ConfigError(f"{directory} was trained against codec {saved['codec']}, not {codec_identity}")

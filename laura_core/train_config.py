@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -121,6 +123,37 @@ def load_train_config(path: str | Path | None, overrides: Sequence[str] = ()) ->
     return cfg
 
 
+def _check_numbers(cfg: TrainConfig) -> None:
+    """Every number of the config in its range, refused by key (a NaN lr would train silently into NaNs)."""
+    o = cfg.optim
+    rules = [("optim.lr", o.lr, "> 0", o.lr > 0), ("optim.min_lr", o.min_lr, ">= 0 and <= optim.lr", 0 <= o.min_lr <= o.lr),
+             ("optim.weight_decay", o.weight_decay, ">= 0", o.weight_decay >= 0),
+             ("optim.warmup_steps", o.warmup_steps, ">= 0", o.warmup_steps >= 0),
+             ("optim.grad_clip", o.grad_clip, ">= 0 (0 = no clipping)", o.grad_clip >= 0),
+             ("ctc_steps", cfg.ctc_steps, ">= 0 and < max_steps", 0 <= cfg.ctc_steps < max(cfg.max_steps, 1)),
+             ("valid_every", cfg.valid_every, ">= 0", cfg.valid_every >= 0),
+             ("valid_decode", cfg.valid_decode, ">= 0", cfg.valid_decode >= 0),
+             ("trunk_cache_gib", cfg.trunk_cache_gib, ">= 0", cfg.trunk_cache_gib >= 0),
+             ("num_workers", cfg.num_workers, ">= 0", cfg.num_workers >= 0),
+             ("gan.start_step", cfg.gan.start_step, ">= 0", cfg.gan.start_step >= 0),
+             ("gan.lr_scale", cfg.gan.lr_scale, "> 0", cfg.gan.lr_scale > 0)]
+    rules += [(f"optim.betas[{i}]", b, "in [0, 1)", 0 <= b < 1) for i, b in enumerate(o.betas)]
+    for prefix, data in (("data", cfg.data), ("valid", cfg.valid)):
+        if data is None:
+            continue
+        rules += [(f"{prefix}.max_duration", data.max_duration, "> 0 seconds", data.max_duration > 0),
+                  (f"{prefix}.max_cuts", data.max_cuts, ">= 0", data.max_cuts >= 0),
+                  (f"{prefix}.segment", data.segment, ">= 0 seconds", data.segment >= 0),
+                  (f"{prefix}.num_buckets", data.num_buckets, ">= 1", data.num_buckets >= 1),
+                  (f"{prefix}.noise.prob", data.noise.prob, "in [0, 1]", 0 <= data.noise.prob <= 1)]
+        rules += [(f"{prefix}.tasks[{i}].weight", t.weight, "> 0", t.weight > 0) for i, t in enumerate(data.tasks)]
+        rules += [(f"{prefix}.tasks[{i}].loss_weight", t.loss_weight, ">= 0", t.loss_weight >= 0)
+                  for i, t in enumerate(data.tasks)]
+    for key, value, wanted, ok in rules:
+        if not math.isfinite(value) or not ok:
+            raise ConfigError(f"{key} is {value}: it must be finite and {wanted}")
+
+
 def check(cfg: TrainConfig) -> None:
     if cfg.precision not in ("fp32", "bf16", "fp16"):
         raise ConfigError(f"precision {cfg.precision!r}: expected fp32, bf16 or fp16")
@@ -161,6 +194,7 @@ def check(cfg: TrainConfig) -> None:
                        ("optim.accum_steps", cfg.optim.accum_steps)):
         if value < 1:
             raise ConfigError(f"{key} must be at least 1, got {value}")
+    _check_numbers(cfg)
     if cfg.distributed.strategy not in ("", *STRATEGIES):
         raise ConfigError(f"distributed.strategy {cfg.distributed.strategy!r}: expected ddp or fsdp")
     if cfg.keep_last < 0 or cfg.keep_best < 0:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import tempfile
 import zlib
 from pathlib import Path
@@ -96,8 +97,9 @@ class LanguageModelKind:
         return model(collated, self.loss_weights, ctc_only), int(collated.mask.sum())
 
     @torch.no_grad()
-    def decode_metrics(self, batches: Iterable[DataBatch], per_task: int) -> dict[str, float]:
-        """Each task's own metrics (``<task>/<metric>``) on decodes of its first ``per_task`` items: text
+    def decode_metrics(self, batches: Iterable[DataBatch], per_task: int) -> dict[str, float | None]:
+        """Each task's own metrics (``<task>/<metric>``; None where unavailable) on decodes of ``per_task``
+        items drawn with the run's seed: text
         greedy; codec tokens sampled (seeded by item id) and voiced by ``valid_vocoder``, without which
         codec-output tasks are skipped.
 
@@ -106,12 +108,15 @@ class LanguageModelKind:
         the reference prefix or the model's own) and the share of distinct outputs (``<task>/distinct``).
         A model that has learnt the targets' prior but not to read its input shows a high tf_acc beside
         a low fr_acc, and few distinct outputs."""
-        chosen: dict[str, list[tuple[str, Item, dict]]] = {}
+        found: dict[str, list[tuple[str, Item, dict]]] = {}
         for batch in batches:
             for rid, item, ref in zip(batch.ids, batch.items, batch.references):
-                voiced = self.tasks[item.task].output is Modality.TEXT or self.vocoder is not None
-                if voiced and len(chosen.setdefault(item.task, [])) < per_task:
-                    chosen[item.task].append((rid, item, ref))
+                if self.tasks[item.task].output is Modality.TEXT or self.vocoder is not None:
+                    found.setdefault(item.task, []).append((rid, item, ref))
+        # Drawn with the run's seed across the whole dev set (the first N may all be one class), in dev order.
+        rng = random.Random(self.cfg.seed)
+        chosen = {name: [items[i] for i in sorted(rng.sample(range(len(items)), min(per_task, len(items))))]
+                  for name, items in sorted(found.items())}
         values: dict[str, float] = {}
         with tempfile.TemporaryDirectory() as tmp:
             for name, picked in sorted(chosen.items()):
@@ -131,7 +136,7 @@ class LanguageModelKind:
                 pairs = [Pair(rid, ref, hyp) if hyp is not None else Pair(rid, ref, task.missing_hypothesis(ref), True)
                          for (rid, _, ref), hyp in zip(picked, hyps)]
                 score = task.score(pairs, task.Options(), self.registry)
-                values.update({f"{name}/{k}": v for k, v in score.metrics.items() if v is not None})
+                values.update({f"{name}/{k}": v for k, v in score.metrics.items()})  # None: unavailable, logged so
         return values
 
     def _voiced(self, task: Task, picked: list[tuple[str, Item, dict]], folder: Path) -> list[dict | None]:
@@ -196,8 +201,11 @@ def load_part(part: nn.Module, name: str, path: str) -> None:
     """Initialise ``part`` from a safetensors file holding its state dict or a whole model's."""
     from safetensors.torch import load_file
 
+    from laura_core.checkpoint import verify_if_saved_by_laura
+
     if not Path(path).is_file():
         raise ConfigError(f"init.{name}: file not found: {path}")
+    verify_if_saved_by_laura(path)  # a file of a laura checkpoint is checked against its manifest
     state = load_file(path)
     prefix = f"{name}."
     if any(key.startswith(prefix) for key in state):

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from laura_core.io import atomic_write_text
+from laura_core.errors import DataError
 from laura_core.model import TaskStats
 
 
@@ -53,13 +53,17 @@ class Meter:
 
 class TrainLog:
     def __init__(self, exp_dir: Path, max_steps: int, step: int):
-        """A log that continues at ``step``: what a killed run logged after it goes, as it is logged again."""
+        """A log that continues at ``step``. The file is only ever appended to: a run that starts again
+        (resumed at ``step``, or from 0) first appends a ``resume`` record, and ``read_train_log`` lets the
+        records logged after it supersede what an interrupted run had logged past ``step``."""
         self.path = exp_dir / "log.jsonl"
         self.elapsed = 0.0  # training seconds before this run (a resumed run goes on counting)
         if self.path.is_file():
-            kept = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= step]
-            atomic_write_text(self.path, "".join(line + "\n" for line in kept))
-            self.elapsed = max((json.loads(line).get("elapsed_s", 0.0) for line in kept), default=0.0)
+            kept = [r for r in read_train_log(self.path) if r["step"] <= step]
+            self.elapsed = max((r.get("elapsed_s", 0.0) for r in kept), default=0.0) if step else 0.0
+            with open(self.path, "rb") as f:
+                torn = f.seek(0, 2) > 0 and not (f.seek(-1, 2), f.read(1))[1] == b"\n"
+            self._append({"step": step, "split": "resume", "elapsed_s": self.elapsed}, newline_first=torn)
         self.start = time.perf_counter()
         self.tensorboard = _summary_writer(exp_dir / "tensorboard", step)
         self.bar = None
@@ -73,13 +77,12 @@ class TrainLog:
             self.bar.update(1)
 
     def write(self, step: int, split: str, values: dict[str, float]) -> None:
-        record = {"step": step, "split": split, "elapsed_s": round(self.elapsed + time.perf_counter() - self.start, 2),
-                  **values}
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        self._append({"step": step, "split": split,
+                      "elapsed_s": round(self.elapsed + time.perf_counter() - self.start, 2), **values})
         if self.tensorboard is not None:
             for key, value in values.items():
-                self.tensorboard.add_scalar(f"{split}/{key}", value, step)
+                if value is not None:  # an unavailable metric is null in log.jsonl, absent here
+                    self.tensorboard.add_scalar(f"{split}/{key}", value, step)
         line = f"{split} step {step}: " + " ".join(f"{k} {_short(v)}" for k, v in values.items())
         if self.bar is not None:
             self.bar.set_postfix_str(f"{split} loss {values['loss']:.3f}")
@@ -87,11 +90,38 @@ class TrainLog:
         else:
             print(line, flush=True)
 
+    def _append(self, record: dict, newline_first: bool = False) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(("\n" if newline_first else "") + json.dumps(record) + "\n")
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
         if self.tensorboard is not None:
             self.tensorboard.close()
+
+
+def read_train_log(path: Path) -> list[dict]:
+    """The records of a ``log.jsonl`` as the run now stands: a ``resume`` record at step k drops the
+    records before it past step k (an interrupted run's, logged again after the resume). A line torn by
+    a kill (the last one, or the one before a resume) is skipped."""
+    if not path.is_file():
+        raise DataError(f"{path}: no training log here")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records: list[dict] = []
+    for lineno, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+            step = int(record["step"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            if lineno == len(lines) or '"split": "resume"' in lines[lineno]:  # torn by a kill
+                continue
+            raise DataError(f"{path}:{lineno}: not a log record ({e})") from None
+        if record.get("split") == "resume":
+            records = [r for r in records if r["step"] <= step]
+        else:
+            records.append(record)
+    return records
 
 
 def _summary_writer(directory: Path, step: int):
@@ -102,5 +132,7 @@ def _summary_writer(directory: Path, step: int):
     return SummaryWriter(str(directory), purge_step=step)
 
 
-def _short(value: float) -> str:
+def _short(value: float | None) -> str:
+    if value is None:
+        return "n/a"
     return f"{value:.3g}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.4f}"

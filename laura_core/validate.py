@@ -8,6 +8,7 @@ ambiguous.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from laura_core.errors import DataError
-from laura_core.manifest import CODES, cut_to_record, field_recording, read_cuts
+from laura_core.manifest import CODES, cut_to_record, field_place, field_recording, read_cuts
+from laura_core.names import id_problem
 from laura_core.task import Field, FieldType, Modality, Task, check_field
 
 if TYPE_CHECKING:
@@ -39,6 +41,9 @@ class ValidationOptions:
     min_duration: float = 0.1  # seconds, for every audio field
     max_duration: float = 30.0
     tolerance: float = 0.01  # seconds an audio file may differ from its cut's duration
+    # Characters of a text field: a 40,000-character "sentence" is a data error, not an input to decode
+    # (long-form text is split upstream); the default is well above any sentence of the supported corpora.
+    max_text_chars: int = 4000
     decode_all: bool = False  # decode whole files, not only the header and the first frames
     require_codes: bool = False  # codec-output tasks: each record must hold its codec codes (training needs them)
     inputs_only: bool = False  # check the model's input field alone (inference on records without references)
@@ -76,8 +81,9 @@ class ValidationReport:
         lines = [self.headline()]
         shown = self.problems[:limit]
         if shown:
-            width = max(len(p.id) for p in shown), max(len(p.field) for p in shown)
-            lines += [f"  {p.id:<{width[0]}}  {p.field:<{width[1]}}  {p.reason}" for p in shown]
+            ids = [p.id if id_problem(p.id) is None else repr(p.id) for p in shown]  # control characters shown escaped
+            width = max(map(len, ids)), max(len(p.field) for p in shown)
+            lines += [f"  {rid:<{width[0]}}  {p.field:<{width[1]}}  {p.reason}" for rid, p in zip(ids, shown)]
         if len(self.problems) > limit:
             lines.append(f"  ... and {len(self.problems) - limit} more problems (--json OUT lists all)")
         return "\n".join(lines)
@@ -129,6 +135,12 @@ def check_cuts(cuts: Iterable, task: Task, options: ValidationOptions, manifest:
 
 def check_cut(cut, task: Task, options: ValidationOptions) -> list[Problem]:
     """The problems of one cut (duplicate ids aside)."""
+    reason = id_problem(cut.id)
+    if reason:
+        return [Problem(cut.id, "id", reason)]
+    duration = cut.duration
+    if not isinstance(duration, (int, float)) or not math.isfinite(duration) or duration <= 0:
+        return [Problem(cut.id, "duration", f"{duration!r}: must be a finite number of seconds above 0")]
     try:
         record = cut_to_record(cut)
     except ValueError as e:
@@ -138,6 +150,10 @@ def check_cut(cut, task: Task, options: ValidationOptions) -> list[Problem]:
     for spec in fields:
         value = record.get(spec.name)
         reason = _field_problem(value, spec, cut.id)
+        if reason is None and isinstance(value, str) and spec.type is not FieldType.AUDIO \
+                and len(value) > options.max_text_chars:
+            reason = (f"{len(value)} characters, more than validation.max_text_chars={options.max_text_chars} "
+                      f"(split long text into sentences)")
         if reason is None and spec.type is FieldType.AUDIO:
             reason = _audio_problem(value, field_recording(cut, spec.name), cut.duration, options)
         if reason:
@@ -159,7 +175,7 @@ def codes_problem(codes: Any) -> str | None:
 
 def _field_problem(value: Any, spec: Field, rid: str) -> str | None:
     if value is None:
-        return "missing"
+        return f"missing (read from {field_place(spec.name)})"
     try:
         check_field(value, spec, rid)
     except DataError as e:

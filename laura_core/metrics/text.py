@@ -26,7 +26,7 @@ class NormalizerOptions:
 @dataclass
 class ErrorRateOptions:
     normalizer: NormalizerOptions = field(default_factory=NormalizerOptions)
-    cer_ignore_spaces: bool = True
+    cer_ignore_spaces: bool = False  # jiwer's and ESPnet's convention: spaces are characters
 
 
 def normalize(text: str, options: NormalizerOptions) -> str:

@@ -112,12 +112,17 @@ def test_a_wav_folder_encodes_decodes_and_resumes(codec_dir, registry, wav_dir, 
     c8k = np.load(codes_dir / "c8k.npy")
     assert c8k.shape[1] == -(-8000 // codec.hop_length)  # 0.5 s at the codec's 16 kHz
     assert json.loads((codes_dir / "codec.json").read_text())["identity"] == identity
-    # Resuming: an existing output is kept, a missing one is made again.
+    # Resuming: an intact output is kept; a missing or damaged one is made again.
     (codes_dir / "a.npy").unlink()
+    (codes_dir / "c8k.npy").write_bytes((codes_dir / "c8k.npy").read_bytes()[:40])
     assert main(["codec", "encode", "--codec", str(codec_dir), str(wav_dir), str(codes_dir)]) == 0
-    assert "encoded 1 new items" in capsys.readouterr().out
+    assert "encoded 2 new items" in capsys.readouterr().out
+    assert np.array_equal(np.load(codes_dir / "c8k.npy"), c8k)
 
     assert main(["codec", "decode", "--codec", str(codec_dir), str(codes_dir), str(out_dir)]) == 0
+    (out_dir / "a.wav").write_bytes(b"RIFF")
+    assert main(["codec", "decode", "--codec", str(codec_dir), str(codes_dir), str(out_dir)]) == 0
+    assert "decoded 1 new files" in capsys.readouterr().out.splitlines()[-1]
     wav, rate = sf.read(out_dir / "sub" / "b.wav")
     assert rate == codec.sample_rate and len(wav) == b.shape[1] * codec.hop_length
     expected = codec.decode(torch.from_numpy(b.astype(np.int64))[None])[0, 0].numpy()

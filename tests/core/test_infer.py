@@ -8,7 +8,7 @@ import soundfile as sf
 import yaml
 
 import laura_core.infer as infer_module
-from laura_core.checkpoint import list_checkpoints
+from laura_core.checkpoint import list_checkpoints, write_manifest
 from laura_core.cli import main
 from laura_core.data import item_source
 from laura_core.errors import ConfigError, DataError
@@ -124,6 +124,9 @@ def test_audio_outputs_are_voiced_reproducibly(setup, model_dir, vocoder_dir, re
     saved = json.loads((tampered / "vocoder.json").read_text())
     assert saved["tokenizer"] == load_inference_model(model_dir, registry).tokenizer.identity()
     (tampered / "vocoder.json").write_text(json.dumps({**saved, "tokenizer": "sentencepiece:other:0"}))
+    with pytest.raises(DataError, match="vocoder.json: corrupt or truncated"):  # an edited file is caught first
+        load_inference_model(model_dir, registry, tampered)
+    write_manifest(tampered)  # as a vocoder trained with another tokenizer would be
     with pytest.raises(ConfigError, match="trained with tokenizer sentencepiece:other:0, not sentencepiece:"):
         load_inference_model(model_dir, registry, tampered)
 

@@ -112,6 +112,27 @@ def test_invalid_tasks_rejected():
         reg.tasks()
 
 
+def test_ref_fields_the_default_reference_cannot_write_are_caught_at_registration():
+    class Keyword(Toy):
+        name = "keyword"
+        ref_fields = (Field("keyword", FieldType.LABEL),)  # the default to_reference writes "text"
+
+    reg = Registry(autoload=False)
+    reg.add_plugin(plugin("p", [Keyword()]), name="p")
+    with pytest.raises(RegistryError, match=r"task keyword: ref_fields \['keyword'\] are not what the default "
+                                            r"to_reference writes \(\['text'\]\): declare ref_fields=\('text',\) or "
+                                            r"override to_reference to write \['keyword'\]"):
+        reg.tasks()
+
+    class KeywordWithItsReference(Keyword):
+        def to_reference(self, record):
+            return {"id": record["id"], "keyword": record["label"]}
+
+    reg = Registry(autoload=False)
+    reg.add_plugin(plugin("p", [KeywordWithItsReference()]), name="p")
+    assert "keyword" in reg.tasks()
+
+
 def test_prompt_token_collision_rejected():
     class Other(Toy):
         name = "other"

@@ -13,6 +13,7 @@ from laura_core.checkpoint import list_checkpoints
 from laura_core.errors import ConfigError, LauraError
 from laura_core.model import MODEL_FILE
 from laura_core.train import learning_rate, train
+from laura_core.train_log import read_train_log
 from laura_core.train_config import OptimConfig, TrainConfig, load_train_config
 from tests.core.conftest import manifests
 
@@ -26,7 +27,7 @@ def weights(checkpoint: Path) -> dict[str, torch.Tensor]:
 
 
 def log_records(exp_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (exp_dir / "log.jsonl").read_text().splitlines()]
+    return read_train_log(exp_dir / "log.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -223,3 +224,26 @@ def test_resuming_with_other_trained_parts_is_refused(setup, tmp_path):
     train(config(setup, tmp_path, "max_steps=2", "save_every=2", "valid_every=0"))
     with pytest.raises(ConfigError, match="optimizer state does not fit this run's parameter groups"):
         train(config(setup, tmp_path, "max_steps=4", "resume=true", "valid_every=0", "freeze=[encoder]"))
+
+
+def test_validation_decodes_items_drawn_across_the_dev_set_and_logs_unavailable_metrics(setup, tmp_path, monkeypatch):
+    import dataclasses
+
+    from laura_core.registry import get_registry
+
+    asr = type(get_registry().task("asr"))
+    real, seen = asr.score, []
+
+    def score(self, pairs, options, registry):
+        seen.append([p.id for p in pairs])
+        result = real(self, pairs, options, registry)
+        return dataclasses.replace(result, metrics={**result.metrics, "judge_wer": None})
+
+    monkeypatch.setattr(asr, "score", score)
+    for seed in (0, 1):
+        train(config(setup, tmp_path / str(seed), "max_steps=2", "valid_every=2", "valid_decode=3", "save_every=2",
+                     f"seed={seed}"))
+    first, second = seen
+    assert len(first) == len(second) == 3 and first != second  # drawn with the run's seed, not the first three
+    values = [r for r in log_records(tmp_path / "0") if r["split"] == "valid"][0]
+    assert "asr/judge_wer" in values and values["asr/judge_wer"] is None  # logged as unavailable, not dropped

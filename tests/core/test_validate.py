@@ -115,7 +115,7 @@ def test_se_needs_its_clean_recording_and_codes_when_asked(registry, tmp_path):
     ])
     se = registry.task("se")
     assert flagged(check_cuts(cuts, se, ValidationOptions())) == {
-        ("noclean", "clean"): "missing",
+        ("noclean", "clean"): "missing (read from cut.custom['clean'])",
         ("shortclean", "clean"): "file lasts 0.500 s, cut says 1.000 s",
     }
     found = flagged(check_cuts(cuts, se, ValidationOptions(require_codes=True)))
@@ -130,7 +130,7 @@ def test_text_only_records_need_their_fields(registry):
         text_cut("m3", "bitte", translation=7),
     ])
     assert flagged(check_cuts(cuts, registry.task("mt"), ValidationOptions())) == {
-        ("m2", "translation"): "missing",
+        ("m2", "translation"): "missing (read from cut.custom['translation'])",
         ("m3", "translation"): "expected a string, got int",
     }
 

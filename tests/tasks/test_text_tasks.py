@@ -29,8 +29,12 @@ def test_asr_matches_jiwer_on_normalised_text(registry):
     # By hand: 1 sub in 6 words, 1 sub in 2, 1 sub in 4 -> 3 / 12.
     assert result.metrics["wer"] == pytest.approx(3 / 12)
     assert result.metrics["wer"] == pytest.approx(jiwer.wer(norm_r, norm_h))
+    # CER counts spaces as characters by default, as jiwer and ESPnet do; the option drops them.
+    assert result.metrics["cer"] == pytest.approx(jiwer.cer(norm_r, norm_h))
+    assert result.meta["cer_ignore_spaces"] is False
     nospace = lambda xs: ["".join(x.split()) for x in xs]  # noqa: E731
-    assert result.metrics["cer"] == pytest.approx(jiwer.cer(nospace(norm_r), nospace(norm_h)))
+    spaceless = registry.task("asr").score(pairs(refs, hyps), ErrorRateOptions(cer_ignore_spaces=True), registry)
+    assert spaceless.metrics["cer"] == pytest.approx(jiwer.cer(nospace(norm_r), nospace(norm_h)))
     assert result.meta["normalizer"].startswith("basic-v1(lowercase=True")
     assert result.meta["word_errors"] == {"substitutions": 3, "deletions": 0, "insertions": 0}
 
