@@ -30,6 +30,25 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from laura_core.registry import get_registry
+    from laura_core.task_contract import describe
+
+    registry = get_registry()
+    if args.action == "show":
+        if not args.name:
+            raise LauraError("laura tasks show NAME: which task? (`laura tasks` lists them)")
+        print(describe(registry.task(args.name)))
+        return 0
+    if args.name:
+        raise LauraError(f"did you mean `laura tasks show {args.name}`?")
+    rows = [("TASK", "PROMPT", "INPUT -> OUTPUT", "METRICS")]
+    rows += [(t.name, t.prompt_token, f"{t.input.value} -> {t.output.value}", ", ".join(m.name for m in t.metrics))
+             for t in registry.tasks().values()]
+    print_table(rows)
+    return 0
+
+
 def print_table(rows: list[tuple[str, ...]]) -> None:
     """Columns padded to their widest cell; the last one runs free."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
@@ -325,11 +344,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_plugins)
 
+    p = sub.add_parser("tasks", help="list the registered tasks, or show one task's contract",
+                       description="Without NAME: every registered task with its prompt token, modalities and "
+                                   "metrics. `laura tasks show NAME`: what the task reads and writes (record fields "
+                                   "and where each is read on a lhotse cut), its reference and hypothesis records "
+                                   "with an example of each, its metrics and its scoring options with defaults.")
+    p.add_argument("action", nargs="?", choices=("show",), help="show one task")
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.set_defaults(func=cmd_tasks)
+
     p = sub.add_parser(
         "score", help="score hypotheses of any task against references",
-        description="Score a task from two JSONL files matched by 'id' (text outputs in 'text', audio outputs in "
-                    "'audio' as a file path relative to the JSONL file; slu records hold 'intent' and 'slots'), "
-                    "or every task of an experiment folder with --dir. Missing hypotheses count as errors; "
+        description="Score a task from two JSONL files matched by 'id' (each task's record fields: "
+                    "`laura tasks show TASK`), or every task of an experiment folder with --dir. Missing hypotheses count as errors; "
                     "unknown ids are reported. Options of the task's scorer are given as key=value.",
         epilog="examples:\n  laura score --task asr --ref ref.jsonl --hyp hyp.jsonl --json asr.json\n"
                "  laura score --task asr --ref ref.jsonl --hyp hyp.jsonl normalizer.lowercase=false\n"

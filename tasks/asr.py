@@ -14,7 +14,7 @@ class Asr(Task):
     ref_fields = (Field("text", FieldType.TEXT, "reference transcript"),)
     metrics = (
         Metric("wer", "corpus word error rate", False, "fraction"),
-        Metric("cer", "corpus character error rate (whitespace removed)", False, "fraction"),
+        Metric("cer", "corpus character error rate (spaces count; cer_ignore_spaces=true drops them)", False, "fraction"),
     )
     Options = ErrorRateOptions
 

@@ -2,8 +2,9 @@
 
 The normaliser is part of the number: its name and settings are recorded with every score.
 ``basic-v1``: Unicode normalisation (NFKC by default), lowercase, punctuation removed (Unicode
-category P, keeping apostrophes inside words), whitespace collapsed. CER is computed on characters
-with whitespace removed, so it does not depend on word segmentation (the AISHELL convention).
+category P, keeping apostrophes inside words), whitespace collapsed. CER counts spaces as characters,
+as jiwer and ESPnet do; ``cer_ignore_spaces`` removes them first, so that CER does not depend on word
+segmentation (the AISHELL convention).
 """
 from __future__ import annotations
 
