@@ -343,9 +343,11 @@ class LauraGPT(nn.Module):
         return {"encoder": count(self.encoder), "backbone": count(self.backbone), "total": count(self)}
 
 
-def build_model(cfg: ModelConfig, registry: "Registry", layout: VocabLayout | None = None) -> LauraGPT:
+def build_model(cfg: ModelConfig, registry: "Registry", layout: VocabLayout | None = None,
+                extra_tasks: Sequence[str] = ()) -> LauraGPT:
     """Build the components named in ``cfg`` and size the backbone's vocabulary to the layout
-    (``layout``, e.g. a checkpoint's, or the one ``cfg`` defines)."""
+    (``layout``, e.g. a checkpoint's, or the one ``cfg`` defines plus ``extra_tasks`` after its own, so
+    the ids of ``cfg.tasks`` do not move)."""
     backbone = registry.create("backbone", cfg.backbone, **cfg.backbone_conf)
     encoder = registry.create("encoder", cfg.encoder, **{**cfg.encoder_conf, "output_dim": backbone.hidden_size})
     if layout is None:
@@ -354,7 +356,7 @@ def build_model(cfg: ModelConfig, registry: "Registry", layout: VocabLayout | No
             raise ConfigError(
                 f"text_vocab_size {text_size} differs from the pretrained backbone's vocabulary {backbone.vocab_size}"
             )
-        layout = VocabLayout.create(text_size, cfg.tasks or registry.tasks(), cfg.codec_size)
+        layout = VocabLayout.create(text_size, cfg.tasks or registry.tasks(), cfg.codec_size).with_tasks(extra_tasks)
     tasks = {name: registry.task(name) for name in layout.tasks}
     backbone.resize_vocab(layout.size)
     return LauraGPT(encoder, backbone, layout, tasks, cfg.ctc_weight, cfg.ctc_embed)

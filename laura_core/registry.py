@@ -194,7 +194,7 @@ class Registry:
         tasks = self.tasks()
         if name not in tasks:
             raise RegistryError(f"unknown task {name!r}; registered tasks: {', '.join(sorted(tasks)) or 'none'}"
-                                + self._broken_note())
+                                + self.broken_note())
         return tasks[name]
 
     def components(self, kind: str) -> dict[str, Registration]:
@@ -206,10 +206,10 @@ class Registry:
         found = self.components(kind)
         if name not in found:
             raise RegistryError(f"unknown {kind} {name!r}; registered: {', '.join(sorted(found)) or 'none'}"
-                                + self._broken_note())
+                                + self.broken_note())
         return found[name]
 
-    def _broken_note(self) -> str:
+    def broken_note(self) -> str:
         return (f" (plugins that failed to import: {'; '.join(f'{b} ({b.error})' for b in self.broken)})"
                 if self.broken else "")
 

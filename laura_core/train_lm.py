@@ -48,7 +48,7 @@ class LanguageModelKind:
             # fewer pieces than asked for), so the model never emits a text id the tokenizer cannot decode.
             model_cfg = dataclasses.replace(model_cfg, text_vocab_size=self.tokenizer.vocab_size)
         self.codec_identity = ""
-        tasks = {spec.task for spec in cfg.data.tasks}
+        tasks = {spec.task for spec in cfg.data.tasks + (cfg.valid.tasks if cfg.valid is not None else [])}
         speaking = sorted(t for t in tasks if t in registry.tasks() and registry.task(t).output is Modality.CODEC)
         self.codec = self.vocoder = None
         if cfg.codec.path:
@@ -61,7 +61,14 @@ class LanguageModelKind:
         elif speaking:
             raise ConfigError(f"tasks {', '.join(speaking)} output codec tokens: set codec.path to the codec "
                               f"directory that made their codes")
-        self.model = build_model(model_cfg, registry)
+        # A task the data names that the model's list lacks (a plugin task beside a size preset's eight)
+        # joins after them; an unregistered one is refused by name.
+        unknown = sorted(t for t in tasks if t not in registry.tasks())
+        if unknown:
+            raise ConfigError(f"data.tasks names {', '.join(unknown)}, which no installed plugin registers "
+                              f"(`laura tasks` lists the registered tasks)" + registry.broken_note())
+        extra = sorted(tasks - set(model_cfg.tasks)) if model_cfg.tasks else []
+        self.model = build_model(model_cfg, registry, extra_tasks=extra)
         self.model.never_emit(self.tokenizer.never_emitted())
         if cfg.trunk_cache_gib > 0:  # used while the encoder's trunk is frozen
             # Kept in the precision the adapter reads them at under autocast: half the memory.

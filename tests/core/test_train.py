@@ -247,3 +247,19 @@ def test_validation_decodes_items_drawn_across_the_dev_set_and_logs_unavailable_
     assert len(first) == len(second) == 3 and first != second  # drawn with the run's seed, not the first three
     values = [r for r in log_records(tmp_path / "0") if r["split"] == "valid"][0]
     assert "asr/judge_wer" in values and values["asr/judge_wer"] is None  # logged as unavailable, not dropped
+
+
+def test_a_plugin_task_trains_beside_a_presets_tasks_with_their_ids_unmoved(setup, tmp_path):
+    import json
+
+    from laura_core.vocab import VocabLayout
+
+    asr = manifests(setup)["asr"]  # the plugin's lid reads cut.supervisions[0].language: "en" here
+    tasks = "[" + ", ".join(f"{{task: {t}, manifest: {m}}}" for t, m in [*manifests(setup).items(), ("lid", asr)]) + "]"
+    final = train(config(setup, tmp_path, "max_steps=2", "save_every=2", "valid_every=0", f"data.tasks={tasks}"))
+    layout = VocabLayout.from_dict(json.loads((final / "layout.json").read_text()))
+    preset = VocabLayout.create(layout.text_size, ["aac", "asr", "mt", "s2tt", "se", "ser", "slu", "tts"],
+                                layout.codec_size)
+    assert layout.tasks[-1] == "lid" and all(layout.task_id(t) == preset.task_id(t) for t in preset.tasks)
+    with pytest.raises(ConfigError, match=r"data.tasks names nosuch, which no installed plugin registers \(`laura tasks`"):
+        train(config(setup, tmp_path / "x", "max_steps=1", "data.tasks=[{task: nosuch, manifest: " + asr + "}]"))
