@@ -15,7 +15,7 @@ from laura_core.config import load_config, to_dict
 from laura_core.errors import DataError, LauraError
 from laura_core.io import atomic_write_text, read_jsonl, write_json
 from laura_core.registry import Registry
-from laura_core.task import Field, FieldType, Pair, Task, check_field
+from laura_core.task import Field, FieldType, Pair, Task, TaskMetric, check_field
 
 REF_FILE, HYP_FILE = "ref.jsonl", "hyp.jsonl"
 N_EXAMPLES = 5  # ids shown when reporting missing or unknown hypotheses
@@ -105,16 +105,41 @@ def score_files(
         raise LauraError(
             f"task {task.name} returned metrics {sorted(result.metrics)} but declares {sorted(declared)}"
         )
+    metrics, unavailable, meta = dict(result.metrics), dict(result.unavailable), dict(result.meta)
+    for name, extra in task_metrics(task, registry).items():
+        scored = extra.score(pairs)
+        if set(scored.metrics) != {m.name for m in extra.metrics}:
+            raise LauraError(f"metric plugin {name} returned {sorted(scored.metrics)} but declares "
+                             f"{sorted(m.name for m in extra.metrics)}")
+        metrics.update(scored.metrics)
+        unavailable.update(scored.unavailable)
+        meta.setdefault("metric_plugins", {})[name] = scored.meta
     return ScoreReport(
         task=task.name,
         n=len(pairs),
-        metrics=result.metrics,
-        unavailable=result.unavailable,
+        metrics=metrics,
+        unavailable=unavailable,
         missing=[p.id for p in pairs if p.missing],
         unknown=[rid for rid in hyps if rid not in refs],
-        meta=result.meta,
+        meta=meta,
         config=to_dict(options),
     )
+
+
+def task_metrics(task: Task, registry: Registry) -> dict[str, TaskMetric]:
+    """The metric plugins registered for ``task`` (kind ``metric``), by component name."""
+    found = {}
+    for name, reg in sorted(registry.components("metric").items()):
+        metric = registry.create("metric", name)
+        if not isinstance(metric, TaskMetric):
+            raise LauraError(f"metric plugin {name} ({reg.origin}) does not follow laura_core.task.TaskMetric")
+        if metric.task != task.name:
+            continue
+        clash = {m.name for m in metric.metrics} & {m.name for m in task.metrics}
+        if clash:
+            raise LauraError(f"metric plugin {name} ({reg.origin}) reuses {task.name}'s own metric names {sorted(clash)}")
+        found[name] = metric
+    return found
 
 
 def find_experiments(exp_dir: str | Path, tasks: Sequence[str]) -> list[tuple[str, str, Path]]:

@@ -12,7 +12,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Sequence, runtime_checkable
 
 from laura_core.errors import DataError, RegistryError
 
@@ -92,6 +92,19 @@ class TaskScore:
 @dataclass
 class NoOptions:
     """Scoring options of a task that has none."""
+
+
+@runtime_checkable
+class TaskMetric(Protocol):
+    """A component (kind ``metric``) that adds metrics to an existing task, from another package:
+    `laura score` runs it beside the task's own scorer on the same pairs (e.g. a BERTScore for asr, or
+    WER under another normaliser). ``metrics`` must not reuse the task's own names; ``score`` returns a
+    ``TaskScore`` of exactly them, with library versions in ``meta``."""
+
+    task: str  # the registered task it scores
+    metrics: tuple[Metric, ...]
+
+    def score(self, pairs: list[Pair]) -> TaskScore: ...
 
 
 _TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
