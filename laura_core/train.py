@@ -36,8 +36,8 @@ import torch
 from torch import nn
 
 from laura_core.checkpoint import (
-    STATE, TRAIN_CONFIG, Score, check_best, latest_checkpoint, list_checkpoints, load_state, remove_temporary,
-    rng_state, save_checkpoint, save_state, set_rng_state,
+    STATE, TRAIN_CONFIG, Score, check_best, latest_checkpoint, list_checkpoints, load_state, prune_checkpoints,
+    record_best, remove_temporary, rng_state, save_checkpoint, save_state, set_rng_state,
 )
 from laura_core.config import save_config
 from laura_core.data import DataConfig
@@ -285,16 +285,22 @@ def _train(cfg: TrainConfig, registry: "Registry | None", job: Distributed, chec
                 if log is not None:
                     log.write(step, "train", {**values, "lr": lr})
                 meter = Meter()
-            score = None
+            stopping = job.global_sum(float(bool(stop))) > 0  # every rank stops at the same step
+            # The checkpoint before validation: whatever validation does, the steps are kept.
+            saved = step % cfg.save_every == 0 or step == cfg.max_steps or stopping
+            if saved:
+                final = write_checkpoint()
             if valid is not None and step % cfg.valid_every == 0 and step > cfg.ctc_steps:  # the GPT has started
                 values = evaluate(kind, valid, autocast, job, cfg.valid_decode)
                 if log is not None:
                     log.write(step, "valid", values)
                 if cfg.keep_best > 0:
                     score = Score(cfg.best_metric, cfg.best_mode, _metric(values, cfg.best_metric))
-            stopping = job.global_sum(float(bool(stop))) > 0  # every rank stops at the same step
-            if step % cfg.save_every == 0 or step == cfg.max_steps or score is not None or stopping:
-                final = write_checkpoint(score)
+                    if not saved:
+                        final = write_checkpoint(score)
+                    elif job.is_main:  # rank this step's checkpoint, then prune by the ranking
+                        record_best(checkpoints, step, score)
+                        prune_checkpoints(checkpoints, cfg.keep_last, cfg.keep_best)
             if stopping and step < cfg.max_steps:
                 raise Stopped(f"stopped by {stop[0] if stop else 'a signal on another rank'} after step {step}: "
                               f"wrote {final}; continue with the same command and resume=true")

@@ -177,7 +177,8 @@ class ConditionEncoder(nn.Module):
         cond = weight.new_zeros(batch, width, self.d_model) + 0.0 * unused
         for items, emb, lengths in encoded:
             emb = emb[:, :width]
-            cond[items, : emb.shape[1]] = emb.masked_fill(~lengths_mask(lengths, emb.shape[1])[..., None], 0.0)
+            # .to: under autocast (validation of a bf16 LM run) the encoders give bf16, the buffer is fp32.
+            cond[items, : emb.shape[1]] = emb.masked_fill(~lengths_mask(lengths, emb.shape[1])[..., None], 0.0).to(cond.dtype)
         return cond, cond_lengths
 
 

@@ -13,7 +13,7 @@ from laura_core.checkpoint import (
     load_state, read_best, record_best, rng_state, save_checkpoint, set_rng_state, verify_checkpoint,
 )
 from laura_core.cli import main as cli_main
-from laura_core.errors import ConfigError, DataError, LayoutMismatchError
+from laura_core.errors import ConfigError, DataError, LauraError, LayoutMismatchError
 from laura_core.io import sha256_file
 from laura_core.model import MODEL_FILE, load_model
 from laura_core.train import train
@@ -112,9 +112,9 @@ def test_keep_last_prunes_old_checkpoints(tmp_path):
 def test_a_failed_save_leaves_nothing_behind(tmp_path):
     def write(directory: Path) -> None:
         (directory / "x.txt").write_text("half")
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError):
+    with pytest.raises(LauraError, match=r"cannot write the checkpoint of step 1 \(No space left on device\)"):
         save_checkpoint(tmp_path, 1, write)
     assert list(tmp_path.iterdir()) == []
 

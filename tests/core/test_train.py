@@ -263,3 +263,4 @@ def test_a_plugin_task_trains_beside_a_presets_tasks_with_their_ids_unmoved(setu
     assert layout.tasks[-1] == "lid" and all(layout.task_id(t) == preset.task_id(t) for t in preset.tasks)
     with pytest.raises(ConfigError, match=r"data.tasks names nosuch, which no installed plugin registers \(`laura tasks`"):
         train(config(setup, tmp_path / "x", "max_steps=1", "data.tasks=[{task: nosuch, manifest: " + asr + "}]"))
+

@@ -74,6 +74,19 @@ def count_passes(vocoder):
     return calls
 
 
+@pytest.mark.parametrize("name", ["onestep", "multistep"])
+def test_conditions_under_bf16_autocast(registry, name):
+    # A bf16 LM run voices its validation decodes under autocast: the encoders give bf16 into an fp32
+    # buffer (this crashed the demo's LM run at its last step once).
+    codec = make_codec(registry, "a")
+    voc = make_vocoder(registry, name, codec)
+    text, wav = conditions()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cond, cond_lengths = voc.condition_features(text, wav)
+    plain, _ = voc.condition_features(text, wav)
+    assert cond.dtype == torch.float32 and torch.allclose(cond, plain, atol=0.1, rtol=0.05)
+
+
 @pytest.mark.parametrize("codec_name", ["a", "b"])
 def test_synthesis_passes_and_shapes(registry, codec_name):
     codec = make_codec(registry, codec_name)

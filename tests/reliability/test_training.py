@@ -137,3 +137,15 @@ def test_a_full_disk_is_one_line_and_keeps_earlier_checkpoints(setup, tmp_path, 
         "earlier checkpoints are untouched" in err and len(err.strip().splitlines()) == 1
     assert [d.name for d in list_checkpoints(exp / "checkpoints")] == ["step_00000002"]
     assert not list((exp / "checkpoints").glob(".step_*"))
+
+
+def test_a_failing_validation_keeps_the_steps_it_followed(setup, tmp_path, monkeypatch):
+    exp = tmp_path / "exp"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in a metric")
+
+    monkeypatch.setattr("laura_core.train.evaluate", broken)
+    with pytest.raises(RuntimeError, match="a bug in a metric"):
+        train(config(setup, exp, *COMMON, "max_steps=4", "save_every=4", "valid_every=4"))
+    assert [d.name for d in list_checkpoints(exp / "checkpoints")] == ["step_00000004"]  # written before validating
