@@ -1,6 +1,7 @@
-"""Learning curves of a training run, from its ``log.jsonl``: per-task validation loss and each task's
-own first metric (WER, BLEU, accuracy, CIDEr-D, ... from decoded dev items), against step and
-against wall time, as one PNG, so a reader sees at a glance which task learnt and how fast.
+"""Learning curves of a training run, from its ``log.jsonl``: per-task training loss (lines) and
+validation loss (points), and each task's primary metric on decoded dev items (WER, BLEU, accuracy,
+CIDEr-D, ...), against step and against wall time, as one PNG, so a reader sees at a glance which
+task learnt and how fast.
 
     laura curves exp/mini/lm            # -> exp/mini/lm/curves.png
 """
@@ -19,14 +20,14 @@ if TYPE_CHECKING:
 
 
 def task_metric(task_name: str, keys: set[str], registry: "Registry") -> tuple[str, float] | None:
-    """The first of a task's own metrics found among a log's keys, and the factor that brings it to a
-    fraction (BLEU and chrF are 0-100); None where the log has none."""
+    """A task's primary metric when the log has it, and the factor that brings it to about a fraction
+    (BLEU and chrF are 0-100); None where the log has none."""
     if task_name not in registry.tasks():
         return None
-    for metric in registry.task(task_name).metrics:
-        if f"{task_name}/{metric.name}" in keys:
-            return metric.name, 0.01 if metric.scale == "0-100" else 1.0
-    return None
+    metric = registry.task(task_name).primary
+    if f"{task_name}/{metric.name}" not in keys:
+        return None
+    return metric.name, 0.01 if metric.scale == "0-100" else 1.0
 
 
 def plot_curves(exp_dir: str | Path, out: str | Path | None = None, registry: "Registry | None" = None) -> Path:
@@ -40,25 +41,31 @@ def plot_curves(exp_dir: str | Path, out: str | Path | None = None, registry: "R
 
     registry = registry or get_registry()
     exp_dir = Path(exp_dir)
-    valid = [r for r in read_train_log(exp_dir / "log.jsonl") if r.get("split") == "valid"]
-    if not valid:
-        raise DataError(f"{exp_dir / 'log.jsonl'}: no validation records to plot (set valid and valid_every)")
-    keys = set().union(*valid)
-    tasks = sorted({k.split("/")[0] for k in keys if k.endswith("/loss")})
+    records = read_train_log(exp_dir / "log.jsonl")
+    train = [r for r in records if r.get("split") == "train"]
+    valid = [r for r in records if r.get("split") == "valid"]
+    if not train and not valid:
+        raise DataError(f"{exp_dir / 'log.jsonl'}: no training or validation records to plot")
+    keys = set().union(*valid) if valid else set()
+    tasks = sorted({k.split("/")[0] for r in train + valid for k in r if k.endswith("/loss")})
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharex="col")
+    colors = {task: f"C{i % 10}" for i, task in enumerate(tasks)}
     for task in tasks:
         metric = task_metric(task, keys, registry)
         for col, x_key, scale in ((0, "step", 1.0), (1, "elapsed_s", 1 / 60)):
+            rows = [r for r in train if f"{task}/loss" in r and x_key in r]
+            axes[0, col].plot([r[x_key] * scale for r in rows], [r[f"{task}/loss"] for r in rows], color=colors[task],
+                              alpha=0.6, label=task)
             rows = [r for r in valid if f"{task}/loss" in r and x_key in r]
             axes[0, col].plot([r[x_key] * scale for r in rows], [r[f"{task}/loss"] for r in rows], marker="o",
-                              label=task)
+                              linestyle="--", color=colors[task])
             if metric is not None:
                 name, factor = metric
                 rows = [r for r in valid if r.get(f"{task}/{name}") is not None and x_key in r]
                 label = f"{task} {name}" + (" / 100" if factor != 1.0 else "")
                 axes[1, col].plot([r[x_key] * scale for r in rows], [r[f"{task}/{name}"] * factor for r in rows],
-                                  marker="o", label=label)
-    axes[0, 0].set_ylabel("validation loss (per token)")
+                                  marker="o", color=colors[task], label=label)
+    axes[0, 0].set_ylabel("loss per token: training (lines), validation (points)")
     axes[1, 0].set_ylabel("task metric on decoded dev items")
     axes[1, 0].set_xlabel("step")
     axes[1, 1].set_xlabel("wall time (minutes)")

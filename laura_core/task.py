@@ -122,6 +122,12 @@ class Task(abc.ABC):
     ref_fields: ClassVar[tuple[Field, ...]]  # what a reference record must hold to be scored
     metrics: ClassVar[tuple[Metric, ...]]
     Options: ClassVar[type] = NoOptions  # dataclass of scoring options (configurable by key=value)
+    primary_metric: ClassVar[str] = ""  # the metric a task is judged by (curves, summaries); "" = the first
+
+    @property
+    def primary(self) -> Metric:
+        """The metric the task is judged by: ``primary_metric``, or the first of ``metrics``."""
+        return next((m for m in self.metrics if m.name == self.primary_metric), self.metrics[0])
 
     # -- identity -----------------------------------------------------------------------------
 
@@ -161,6 +167,8 @@ class Task(abc.ABC):
         names = [m.name for m in self.metrics]
         if len(set(names)) != len(names) or not names:
             raise RegistryError(f"task {self.name}: metric names must be unique and non-empty, got {names}")
+        if self.primary_metric and self.primary_metric not in names:
+            raise RegistryError(f"task {self.name}: primary_metric {self.primary_metric!r} is not one of {names}")
         if type(self).to_reference is Task.to_reference:
             # The default reference is a hypothesis-shaped record ({id, text} or {id, audio}): ref_fields
             # naming anything else could never be scored against inference output.

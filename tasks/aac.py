@@ -43,6 +43,7 @@ class Aac(Task):
         Metric("spice", "SPICE", True, "fraction"),
         Metric("spider", "SPIDEr = (CIDEr-D + SPICE) / 2", True, "CIDEr (0-10)"),
     )
+    primary_metric = "cider"  # SPIDEr needs SPICE's Java jars, which are often absent
 
     @property
     def record_fields(self):
