@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from laura_core.errors import ConfigError, DataError, LauraError, LayoutMismatchError
-from laura_core.io import sha256_file, write_json
+from laura_core.io import UMASK, sha256_file, write_json
 
 if TYPE_CHECKING:
     from laura_core.registry import Registry
@@ -63,6 +63,7 @@ def save_checkpoint(root: Path, step: int, write: Callable[[Path], None], keep_l
     try:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".step_{step:08d}."))
+        tmp.chmod(0o777 & ~UMASK)  # mkdtemp's 0700 would hide checkpoints from the rest of a group
         write(tmp)
         write_manifest(tmp, step)
         if final.exists():

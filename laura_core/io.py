@@ -11,6 +11,10 @@ from typing import Iterable, Iterator
 from laura_core.errors import DataError
 
 
+UMASK = os.umask(0)
+os.umask(UMASK)  # read once: the process's umask, which plain open() honours
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename: readers never see half a file."""
     return atomic_write_bytes(path, text.encode("utf-8"))
@@ -22,6 +26,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp's 0600 would hide outputs from the rest of a group
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -197,3 +197,14 @@ def test_unbounded_text_is_refused_by_id_before_decoding(setup, model_dir, tmp_p
     assert "huge" in (out := capsys.readouterr().out) and "40000 characters, more than validation.max_text_chars=4000" in out
     assert main(["infer", str(model_dir), str(tmp_path / "out"), f"--data=mt={manifest}", *SHORT]) == 2
     assert "'huge'" in capsys.readouterr().err and not (tmp_path / "out" / "mt" / "long" / "hyp.jsonl").exists()
+
+
+def test_atomic_writes_get_the_modes_plain_files_get(tmp_path):
+    import os
+
+    from laura_core.io import atomic_write_text
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic = atomic_write_text(tmp_path / "atomic.txt", "x")
+    assert os.stat(atomic).st_mode & 0o777 == os.stat(plain).st_mode & 0o777

@@ -149,3 +149,11 @@ def test_a_failing_validation_keeps_the_steps_it_followed(setup, tmp_path, monke
     with pytest.raises(RuntimeError, match="a bug in a metric"):
         train(config(setup, exp, *COMMON, "max_steps=4", "save_every=4", "valid_every=4"))
     assert [d.name for d in list_checkpoints(exp / "checkpoints")] == ["step_00000004"]  # written before validating
+
+
+def test_checkpoints_are_readable_as_plain_folders_are(setup, tmp_path):
+    import os
+
+    final = train(config(setup, tmp_path / "exp", *COMMON, "max_steps=2"))
+    (tmp_path / "plain").mkdir()
+    assert os.stat(final).st_mode & 0o777 == os.stat(tmp_path / "plain").st_mode & 0o777
