@@ -441,9 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "and its discriminator) or vocoder (a codec vocoder against a trained codec). The resolved "
                     "config goes to EXP/config.yaml, values to EXP/log.jsonl (and EXP/tensorboard when tensorboard "
                     "is installed), checkpoints to EXP/checkpoints/step_<N>/. resume=true continues from the newest "
-                    "valid checkpoint exactly where it stopped.",
-        epilog="examples:\n  laura train egs/mini/conf/train_tiny.yaml exp_dir=exp/tiny\n"
-               "  laura train egs/mini/conf/train_tiny.yaml exp_dir=exp/tiny resume=true max_steps=2000\n"
+                    "valid checkpoint exactly where it stopped. EXP is locked for the run; SIGTERM or SIGUSR1 "
+                    "(preemption) finishes the step, writes a checkpoint and exits with status 143.",
+        epilog="examples:\n  laura train egs/mini/conf/lauragpt.yaml exp_dir=exp/mini/lm\n"
+               "  laura train egs/mini/conf/lauragpt.yaml exp_dir=exp/mini/lm resume=true max_steps=4000\n"
                "  laura train egs/mini/conf/codec_small.yaml exp_dir=exp/codec",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
