@@ -106,9 +106,8 @@ class LanguageModelKind:
     @torch.no_grad()
     def decode_metrics(self, batches: Iterable[DataBatch], per_task: int) -> dict[str, float | None]:
         """Each task's own metrics (``<task>/<metric>``; None where unavailable) on decodes of ``per_task``
-        items drawn with the run's seed: text
-        greedy; codec tokens sampled (seeded by item id) and voiced by ``valid_vocoder``, without which
-        codec-output tasks are skipped.
+        items drawn with the run's seed: text greedy; codec tokens sampled (seeded by item id) and voiced
+        by ``valid_vocoder``, without which codec-output tasks are skipped.
 
         Beside them, on the same items, teacher-forced and free-running token accuracy of text outputs
         (``<task>/tf_acc``, ``<task>/fr_acc``: the share of target tokens and eos predicted in place, given
