@@ -49,6 +49,15 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_task(args: argparse.Namespace) -> int:
+    from laura_core.scaffold import new_task
+
+    folder = new_task(args.name, args.input, args.output, args.out)
+    print(f"wrote {folder}: `pip install -e {folder}` (next to this laura), then `pytest {folder}` walks the "
+          f"whole way; `laura tasks show {args.name}` prints its contract")
+    return 0
+
+
 def print_table(rows: list[tuple[str, ...]]) -> None:
     """Columns padded to their widest cell; the last one runs free."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
@@ -352,6 +361,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=("show",), help="show one task")
     p.add_argument("name", nargs="?", metavar="NAME")
     p.set_defaults(func=cmd_tasks)
+
+    new = sub.add_parser("new", help="write a ready plugin package (a new task)").add_subparsers(
+        dest="what", required=True, metavar="WHAT")
+    p = new.add_parser("task", help="a plugin package for a new task, with a test that trains, decodes and scores it",
+                       description="Write OUT/laura-task-NAME: the task (a laura_core.task.Task), its entry point, a "
+                                   "README and a test that walks data -> validate -> tokenizer -> train -> infer -> "
+                                   "score with the laura commands. It passes as written; edit the task from there.",
+                       epilog="example:\n  laura new task keyword --input audio --output text --out ~/src\n"
+                              "  pip install -e ~/src/laura-task-keyword && pytest ~/src/laura-task-keyword",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", metavar="NAME", help="the task's name (its prompt token is <|NAME|>)")
+    p.add_argument("--input", choices=("audio", "text"), required=True)
+    p.add_argument("--output", choices=("text", "codec"), required=True, help="text, or audio as codec tokens")
+    p.add_argument("--out", default=".", help="where the package folder goes (default: here)")
+    p.set_defaults(func=cmd_new_task)
 
     p = sub.add_parser(
         "score", help="score hypotheses of any task against references",

@@ -134,13 +134,16 @@ def _tagged(cut, task: str):
 def make_sampler(cuts: "CutSet", cfg: DataConfig, world_size: int = 1, rank: int = 0) -> "MeteredSampler":
     """Duration-bucketed batches (or ``max_cuts`` per batch); with ``world_size`` > 1, this rank's share
     of them (``shard_batches``)."""
-    from lhotse.dataset import DynamicBucketingSampler, SimpleCutSampler
+    from lhotse.dataset import DynamicBucketingSampler, DynamicCutSampler, SimpleCutSampler
 
     # world_size=1 always: lhotse would otherwise shard by itself once torch.distributed is up,
     # leaving the ranks with unequal batch counts at the end of an epoch.
     if cfg.max_cuts > 0:  # equal-length crops (codec training): nothing to bucket
         sampler = SimpleCutSampler(cuts, max_cuts=cfg.max_cuts, shuffle=cfg.shuffle, seed=cfg.seed, world_size=1,
                                    rank=0)
+    elif cfg.num_buckets == 1:  # one bucket: batches by duration, in stream order (lhotse's bucketer needs 2+)
+        sampler = DynamicCutSampler(cuts, max_duration=cfg.max_duration, shuffle=cfg.shuffle, seed=cfg.seed,
+                                    world_size=1, rank=0)
     else:
         sampler = DynamicBucketingSampler(cuts, max_duration=cfg.max_duration, num_buckets=cfg.num_buckets,
                                           shuffle=cfg.shuffle, seed=cfg.seed, world_size=1, rank=0)

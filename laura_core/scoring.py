@@ -46,8 +46,9 @@ class ScoreReport:
         }
 
 
-def load_records(path: str | Path, fields: Sequence[Field]) -> dict[str, dict]:
-    """Read a JSONL file into ``{id: record}``, checking each record's ``fields``.
+def load_records(path: str | Path, fields: Sequence[Field], allow_empty: bool = False) -> dict[str, dict]:
+    """Read a JSONL file into ``{id: record}``, checking each record's ``fields``; an empty file is an
+    error unless ``allow_empty`` (hypotheses: a model may have said nothing at all).
 
     Audio paths are made absolute. Errors name the file, line, record id and field.
     """
@@ -79,7 +80,7 @@ def load_records(path: str | Path, fields: Sequence[Field]) -> dict[str, dict]:
                 record[spec.name] = str(audio)
         records[rid] = record
         lines[rid] = lineno
-    if not records:
+    if not records and not allow_empty:
         raise DataError(f"{path}: no records")
     return records
 
@@ -94,7 +95,7 @@ def score_files(
 ) -> ScoreReport:
     options = load_config(task.Options, config_path, overrides)
     refs = load_records(ref_path, task.ref_fields)
-    hyps = load_records(hyp_path, task.hyp_fields)
+    hyps = load_records(hyp_path, task.hyp_fields, allow_empty=True)  # every output empty: all missing
     pairs = [
         Pair(rid, ref, hyps[rid]) if rid in hyps else Pair(rid, ref, task.missing_hypothesis(ref), missing=True)
         for rid, ref in refs.items()

@@ -1,0 +1,203 @@
+"""`laura new task NAME`: a ready plugin package for a new task, installable from anywhere.
+
+The package holds the task (``laura_task_NAME.py``), its entry point (``pyproject.toml``), a README,
+and a test that walks the whole way a user does, with the `laura` commands themselves: a manifest
+of generated recordings -> `laura validate` -> `laura tokenizer train` -> `laura train` (the new task
+beside asr, 3 steps of the tiny model) -> `laura infer` -> `laura score`. The test passes as
+generated; the task's formatting and metric are where the author starts.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from laura_core.errors import ConfigError
+from laura_core.io import atomic_write_text
+
+INPUTS, OUTPUTS = ("audio", "text"), ("text", "codec")
+
+_PYPROJECT = '''[build-system]
+requires = ["setuptools>=68", "wheel"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "laura-task-{name}"
+version = "0.1.0"
+description = "A laura task plugin: {name} ({input} -> {output})"
+requires-python = ">=3.10"
+# laura itself must be installed (it is not declared here: the name "laura" on PyPI is another project)
+
+[project.entry-points.laura]
+{name} = "laura_task_{name}"
+
+[tool.setuptools]
+py-modules = ["laura_task_{name}"]
+'''
+
+_TASK = '''"""The {name} task for laura: {input} -> {output}.
+
+Record fields, as `laura tasks show {name}` prints them once installed: the input is {source_place};
+the target is {target_place}.
+"""
+{imports}from laura_core import hookimpl
+{metric_import}from laura_core.task import Field, FieldType, Metric, Modality, Task, TaskScore
+
+
+class {cls}(Task):
+    name = "{name}"
+    description = "{name}: {input} -> {output} (say what it does)"
+    input = Modality.{input_upper}
+    output = Modality.{output_upper}
+    source_field = "{source_field}"
+    target_field = "{target_field}"
+    # The default to_reference writes what a hypothesis holds ("{hyp_field}"), so the reference does too.
+    ref_fields = (Field("{hyp_field}", FieldType.{ref_type}, "the reference"),)
+    metrics = ({metric},)
+
+    def score(self, pairs, options, registry):
+{score}
+
+
+@hookimpl
+def register_tasks(register):
+    register({cls}())
+'''
+
+_TEXT_METRIC = 'Metric("accuracy", "outputs equal to the reference (trimmed, lowercased)", True, "fraction")'
+_TEXT_SCORE = '''        right = sum(p.hyp["text"].strip().lower() == p.ref["text"].strip().lower() for p in pairs)
+        return TaskScore({"accuracy": right / len(pairs)})'''
+_CODEC_METRIC = 'Metric("si_sdr", "scale-invariant SDR against the reference audio (dB)", True, "dB")'
+_CODEC_SCORE = '''        values = []
+        for p in pairs:  # a missing output scores the floor
+            ref, _ = sf.read(p.ref["audio"], dtype="float32")
+            est = sf.read(p.hyp["audio"], dtype="float32")[0] if p.hyp["audio"] else np.zeros(0, np.float32)
+            values.append(si_sdr(ref, est))
+        return TaskScore({"si_sdr": float(np.mean(values))})'''
+
+_TEST = '''"""The whole way, with the laura commands: data -> validate -> tokenizer -> train -> infer -> score.
+
+Run with `pytest` after `pip install -e .` (next to an installed laura)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import soundfile as sf
+from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
+
+NAME, INPUT, OUTPUT = "{name}", "{input}", "{output}"
+SENTENCES = ["the birch canoe slid", "glue the sheet down", "rice in round bowls", "four hours of work",
+             "the juice of lemons", "it is easy to tell"]
+
+
+def laura(*args):
+    """Run a laura command as a user would; fail the test with its output when it fails."""
+    done = subprocess.run([sys.executable, "-m", "laura_core", *map(str, args)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def wav(path, seconds, pitch):
+    t = np.arange(int(seconds * 16000)) / 16000
+    sf.write(path, (0.3 * np.sin(2 * np.pi * pitch * t)).astype(np.float32), 16000)
+    return Recording.from_file(path, recording_id=path.stem)
+
+
+def manifest(root):
+    """Six records of the task, in the manifest convention (`laura tasks show {name}`)."""
+    cuts = []
+    for i, sentence in enumerate(SENTENCES):
+        rid, custom = f"{{NAME}}-{{i}}", {{}}
+        if OUTPUT == "text":
+            custom["{target_field}"] = "yes" if i % 2 else "no"
+        else:
+            # As long as the cut: `laura validate` checks every audio field against the cut's duration.
+            custom["{target_field}"] = wav(root / f"target{{i}}.wav", 0.5 if INPUT == "audio" else 1.0, 200 + 40 * i)
+        if INPUT == "audio":
+            rec = wav(root / f"input{{i}}.wav", 0.5, 150 + 60 * i)
+            sup = SupervisionSegment(id=rid, recording_id=rec.id, start=0, duration=rec.duration, text=sentence)
+            cuts.append(MonoCut(id=rid, start=0, duration=rec.duration, channel=0, recording=rec,
+                                supervisions=[sup], custom=custom))
+        else:
+            sup = SupervisionSegment(id=rid, recording_id=rid, start=0, duration=1.0, text=sentence)
+            cuts.append(MonoCut(id=rid, start=0, duration=1.0, channel=0, supervisions=[sup], custom=custom))
+    path = root / "{name}.jsonl.gz"
+    CutSet(cuts).to_file(path)
+    return path
+
+
+def test_the_whole_way(tmp_path):
+    data = manifest(tmp_path)
+    assert "6 records checked, 0 bad" in laura("validate", data, "--task", NAME)
+    laura("tokenizer", "train", "--data", f"{{NAME}}={{data}}", "--vocab-size", 60, "--out", tmp_path / "tok")
+    tokenizer = tmp_path / "tok" / "tokenizer.model"
+    conf = {{"model_size": "tiny", "tokenizer": {{"name": "sentencepiece", "options": {{"model": str(tokenizer)}}}},
+            "data": {{"tasks": [{{"task": NAME, "manifest": str(data)}}], "max_duration": 4.0, "num_buckets": 1}},
+            "optim": {{"lr": 3e-3, "warmup_steps": 1}}, "max_steps": 3, "save_every": 3, "valid_every": 0}}
+    vocoder = []
+    if OUTPUT == "codec":  # a codec for the targets' tokens, and a vocoder to voice the model's
+        laura("codec", "export", "laura_codec", tmp_path / "codec", "--size", "tiny")
+        coded = tmp_path / "coded.jsonl.gz"
+        laura("codec", "encode", "--codec", tmp_path / "codec", data, coded, "--field", "{target_field}")
+        data = coded
+        conf["data"]["tasks"][0]["manifest"] = str(coded)
+        conf["codec"] = {{"path": str(tmp_path / "codec")}}
+        voc = {{"kind": "vocoder", "codec": conf["codec"], "vocoder": {{"name": "onestep", "size": "tiny"}},
+               "tokenizer": conf["tokenizer"], "data": conf["data"], "max_steps": 2, "save_every": 2, "valid_every": 0}}
+        (tmp_path / "vocoder.json").write_text(json.dumps(voc))
+        laura("train", tmp_path / "vocoder.json", f"exp_dir={{tmp_path / 'voc'}}")
+        vocoder = ["--vocoder", tmp_path / "voc" / "checkpoints" / "step_00000002"]
+    (tmp_path / "train.json").write_text(json.dumps(conf))  # JSON is YAML
+    laura("train", tmp_path / "train.json", f"exp_dir={{tmp_path / 'exp'}}")
+    model = tmp_path / "exp" / "checkpoints" / "step_00000003"
+    laura("infer", model, tmp_path / "decode", "--data", f"{{NAME}}={{data}}", *vocoder,
+          "text.max_new_tokens=4", "codec.max_new_tokens=8")
+    laura("score", "--dir", tmp_path / "decode")
+    results = json.loads((tmp_path / "decode" / "results.json").read_text())
+    (report,) = results.values()
+    assert report["task"] == NAME and report["n"] == 6
+    metric = "accuracy" if OUTPUT == "text" else "si_sdr"
+    assert report["metrics"][metric] is not None  # an untrained model scores low, but it is scored
+'''
+
+_README = '''# laura-task-{name}
+
+A [laura](https://github.com/) task plugin: `{name}`, {input} -> {output}.
+
+```sh
+pip install -e .              # next to an installed laura: `laura tasks show {name}` now lists it
+pytest                        # the whole way: data -> validate -> tokenizer -> train -> infer -> score
+```
+
+Records (lhotse cuts): the input is {source_place}; the target is {target_place}.
+Train it beside the built-in tasks by naming it in a training config's `data.tasks`; train the
+tokenizer with `laura tokenizer train --data {name}=MANIFEST ...` so its targets are spelt.
+'''
+
+
+def new_task(name: str, input: str, output: str, out_dir: str | Path) -> Path:
+    """Write the plugin package of task ``name`` under ``out_dir/laura-task-<name>``; returns its folder."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ConfigError(f"task name {name!r}: lowercase letters, digits and '_', starting with a letter")
+    if input not in INPUTS or output not in OUTPUTS:
+        raise ConfigError(f"--input is one of {', '.join(INPUTS)} and --output one of {', '.join(OUTPUTS)}")
+    folder = Path(out_dir) / f"laura-task-{name}"
+    if folder.exists():
+        raise ConfigError(f"{folder} already exists: choose another --out or remove it")
+    codec = output == "codec"
+    fields = {
+        "name": name, "input": input, "output": output, "cls": "".join(p.title() for p in name.split("_")),
+        "input_upper": input.upper(), "output_upper": output.upper(),
+        "source_field": "audio" if input == "audio" else "text",
+        "source_place": "the cut's recording" if input == "audio" else "the text of the cut's first supervision",
+        "target_field": "target_audio" if codec else "label",
+        "target_place": "a Recording in cut.custom['target_audio']" if codec else "a string in cut.custom['label']",
+        "hyp_field": "audio" if codec else "text", "ref_type": "AUDIO" if codec else "TEXT",
+        "metric": _CODEC_METRIC if codec else _TEXT_METRIC, "score": _CODEC_SCORE if codec else _TEXT_SCORE,
+        "imports": "import numpy as np\nimport soundfile as sf\n\n" if codec else "",
+        "metric_import": "from laura_core.metrics.audio import si_sdr\n" if codec else "",
+    }
+    for filename, template in (("pyproject.toml", _PYPROJECT), (f"laura_task_{name}.py", _TASK),
+                               (f"test_laura_task_{name}.py", _TEST), ("README.md", _README)):
+        atomic_write_text(folder / filename, template.format(**fields))
+    return folder
