@@ -51,6 +51,9 @@ def output_lock(target: str | Path, command: str, is_file: bool = False) -> Iter
         except BlockingIOError:
             raise ConfigError(f"{target} is in use by {_holder(path)}: wait for it to finish, stop it, or "
                               f"use another folder") from None
+        except OSError as e:  # a file system without locks (some network mounts): go on, and say so
+            print(f"laura: warning: {folder} cannot be locked ({e.strerror}); make sure no other run writes "
+                  f"{target}", file=sys.stderr)
         previous = os.read(fd, 4096)
         if previous.strip():  # written by a process that ended without removing it (killed)
             print(f"laura: taking over the lock of {target} left by {_holder(path)}, which is no longer running",
