@@ -606,8 +606,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except LauraError as e:
-        print(f"laura: error: {e}", file=sys.stderr)
-        return getattr(e, "exit_code", 2)
+        code = getattr(e, "exit_code", 2)  # a stop on a signal is not an error, but it is not done either
+        print(f"laura: {'error: ' if code == 2 else ''}{e}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("laura: interrupted", file=sys.stderr)
         return 130

@@ -157,3 +157,17 @@ def test_checkpoints_are_readable_as_plain_folders_are(setup, tmp_path):
     final = train(config(setup, tmp_path / "exp", *COMMON, "max_steps=2"))
     (tmp_path / "plain").mkdir()
     assert os.stat(final).st_mode & 0o777 == os.stat(tmp_path / "plain").st_mode & 0o777
+
+
+def test_sigterm_through_the_cli_exits_143_with_where_to_resume(setup, tmp_path, monkeypatch, capsys):
+    real_step = LanguageModelKind.step
+
+    def step(self, batch, model, n):
+        if n == 1:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return real_step(self, batch, model, n)
+
+    monkeypatch.setattr(LanguageModelKind, "step", step)
+    assert main(["train", str(setup), f"exp_dir={tmp_path / 'exp'}", *COMMON]) == 143
+    err = capsys.readouterr().err
+    assert err.startswith("laura: stopped by SIGUSR1 after step 2: wrote ") and "resume=true" in err
