@@ -208,3 +208,15 @@ def test_atomic_writes_get_the_modes_plain_files_get(tmp_path):
     plain.write_text("x")
     atomic = atomic_write_text(tmp_path / "atomic.txt", "x")
     assert os.stat(atomic).st_mode & 0o777 == os.stat(plain).st_mode & 0o777
+
+
+def test_codec_encode_and_decode_refuse_an_output_in_use(setup, tmp_path, capsys):
+    codec = tmp_path / "codec"
+    assert main(["codec", "export", "laura_codec", str(codec), "--size", "tiny"]) == 0
+    dst = tmp_path / "coded.jsonl.gz"
+    with output_lock(dst, "laura codec encode", is_file=True):
+        assert main(["codec", "encode", "--codec", str(codec), manifests(setup)["tts"], str(dst)]) == 2
+    assert f"{dst} is in use by laura codec encode" in capsys.readouterr().err and not dst.exists()
+    with output_lock(tmp_path / "wavs", "laura codec decode"):
+        assert main(["codec", "decode", "--codec", str(codec), str(tmp_path), str(tmp_path / "wavs")]) == 2
+    assert "is in use by laura codec decode" in capsys.readouterr().err
