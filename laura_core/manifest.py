@@ -85,8 +85,24 @@ def read_cuts(path):
         raise DataError(f"{path}: file not found")
     try:
         return load_manifest_lazy(path)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: {first_non_utf8(path)}") from None
     except Exception as e:  # lhotse raises several types for files that are not manifests
         raise DataError(f"{path}: not a lhotse manifest ({e})") from None
+
+
+def first_non_utf8(path) -> str:
+    """Where a (possibly gzipped) text file first stops being UTF-8: line, column and byte."""
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return f"line {lineno}: not UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})"
+    return "not UTF-8"
 
 
 def manifest_stats(path) -> tuple[int, float]:

@@ -27,3 +27,13 @@ def test_an_unreadable_audio_output_names_the_jsonl_line_and_record(tmp_path, ca
     err = capsys.readouterr().err
     assert err.startswith(f"laura: error: {hyp}:1: record 'u1', field 'audio': cannot read {tmp_path / 'wav' / 'u1.wav'} (")
     assert len(err.splitlines()) == 1
+
+
+def test_a_non_utf8_manifest_names_file_line_and_byte(tmp_path, capsys):
+    import gzip
+
+    path = tmp_path / "bad.jsonl.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(b'{"id": "a", "start": 0, "duration": 1.0, "channel": 0, "type": "MonoCut"}\n{"id": "b\xff"}\n')
+    assert main(["validate", str(path), "--task", "mt"]) == 2
+    assert capsys.readouterr().err == f"laura: error: {path}: line 2: not UTF-8 (byte 0xff at column 10)\n"
