@@ -93,7 +93,8 @@ def mix_tasks(cfg: DataConfig, tasks: Mapping[str, Task], require_codes: bool = 
     for spec in cfg.tasks:
         if spec.task not in tasks:
             known = ", ".join(sorted(tasks))
-            raise ConfigError(f"the data config names task {spec.task!r}, which is not one of {known}")
+            raise ConfigError(f"the data config names task {spec.task!r}, which is not one of the model's tasks "
+                              f"({known}; model.tasks sets them, `laura tasks` lists the registered ones)")
         task = tasks[spec.task]
         if spec.loss_weight < 0:
             raise ConfigError(f"data.tasks: {spec.task} has loss_weight {spec.loss_weight}; it must not be negative")
