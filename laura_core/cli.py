@@ -511,6 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "an interrupted run resumes where it stopped. Options are key=value.",
         epilog="options (key=value):\n"
                "  text.strategy=greedy   greedy | beam | sample, for text outputs (text.beam_size=4, text.top_k, ...)\n"
+               "  text.ctc_weight=0      joint CTC/attention decoding of transcribing tasks (asr) by a model with a\n"
+               "                         CTC head: weight of the CTC prefix score (text.ctc_pre_beam=256 candidates)\n"
                "  codec.top_k=25         codec outputs sample (codec.temperature, codec.max_new_tokens=750)\n"
                "  max_duration=60        seconds of input per batch\n"
                "  validation.max_duration=30   longest accepted input, seconds (see `laura validate --help`)\n"

@@ -13,6 +13,7 @@ from typing import Sequence, Union
 
 import torch
 
+from laura_core.ctc_prefix import CTCPrefixScorer
 from laura_core.interfaces import Backbone
 
 
@@ -27,12 +28,21 @@ class DecodeOptions:
     max_new_tokens: int = 200
     min_new_tokens: int = 0  # eos is forbidden before this many tokens (benchmarks force full length)
     use_cache: bool = True  # False recomputes the whole prefix every step (for comparison only)
+    # Joint CTC/attention decoding (greedy or beam) of the rows a CTC prefix scorer is given for (a
+    # model's transcribing tasks): weight of the CTC prefix score, and how many of the GPT's best
+    # candidates it scores per step.
+    ctc_weight: float = 0.0
+    ctc_pre_beam: int = 256  # wide: the GPT of a small run often ranks the right piece low
 
     def __post_init__(self):
         if self.strategy not in ("greedy", "sample", "beam"):
             raise ValueError(f"decode strategy must be greedy, sample or beam, got {self.strategy!r}")
         if self.max_new_tokens < 1 or self.beam_size < 1 or self.temperature <= 0 or not 0 < self.top_p <= 1:
             raise ValueError(f"invalid decode options: {self}")
+        if not 0.0 <= self.ctc_weight <= 1.0 or self.ctc_pre_beam < 1:
+            raise ValueError(f"ctc_weight must be in [0, 1] and ctc_pre_beam >= 1, got {self.ctc_weight}, {self.ctc_pre_beam}")
+        if self.ctc_weight > 0 and self.strategy == "sample":
+            raise ValueError("joint CTC decoding (ctc_weight > 0) needs strategy greedy or beam")
 
 
 @dataclass
@@ -121,22 +131,23 @@ Generators = Union[torch.Generator, Sequence[torch.Generator], None]
 
 @torch.inference_mode()  # no version counters or view tracking: a small-batch step is bound by per-op overhead
 def decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptions,
-           generator: Generators = None) -> list[list[int]]:
+           generator: Generators = None, scorer: CTCPrefixScorer | None = None) -> list[list[int]]:
     """Decode every row of ``prompt``; returns the new ids of each row, without eos. Sampling draws
     from ``generator``: one for the whole batch, or one per row, so that what a row samples does not
-    depend on the other rows of its batch (nor on how many there are)."""
+    depend on the other rows of its batch (nor on how many there are). ``scorer`` (greedy and beam)
+    joins the GPT's scores with CTC prefix scores."""
     if generator is not None and not isinstance(generator, torch.Generator) and len(generator) != len(prompt.mask):
         raise ValueError(f"{len(generator)} generators for {len(prompt.mask)} rows")
     # The parameters cannot change during one call: a backbone that checks derived inference weights
     # against them (qwen2) may do so once here instead of at every step.
     with backbone.inference_session():
         if options.strategy == "beam":
-            return beam_search(backbone, prompt, eos_id, options)
-        return _decode(backbone, prompt, eos_id, options, generator)
+            return beam_search(backbone, prompt, eos_id, options, scorer)
+        return _decode(backbone, prompt, eos_id, options, generator, scorer)
 
 
 def _decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptions,
-            generator: Generators) -> list[list[int]]:
+            generator: Generators, scorer: CTCPrefixScorer | None = None) -> list[list[int]]:
     device = prompt.mask.device
     batch = prompt.mask.shape[0]
     vocab = allowed_ids(prompt.ranges, device)
@@ -152,7 +163,11 @@ def _decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOpti
         if t < options.min_new_tokens:
             logits[:, eos] = float("-inf")
         if options.strategy == "greedy":
+            if scorer is not None:
+                logits = scorer.rescore(torch.log_softmax(logits, -1))
             column = logits.argmax(-1)
+            if scorer is not None:
+                scorer.advance(torch.arange(batch, device=device), column)
         else:
             probs = torch.softmax(filter_logits(logits / options.temperature, options.top_k, options.top_p), -1)
             column = sample(probs, generator)
@@ -173,7 +188,8 @@ def sample(probs: torch.Tensor, generator: Generators) -> torch.Tensor:
     return torch.cat([torch.multinomial(row, 1, generator=g) for row, g in zip(probs, generator)])
 
 
-def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptions) -> list[list[int]]:
+def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOptions,
+                scorer: CTCPrefixScorer | None = None) -> list[list[int]]:
     """Beam search, all rows and beams in one batch of ``B * K`` rows that share the KV cache layout."""
     batch, k = prompt.mask.shape[0], options.beam_size
     vocab_ids = allowed_ids(prompt.ranges, prompt.mask.device)
@@ -182,6 +198,9 @@ def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: Decode
     max_new = prompt.max_new[rows]
     decoder = Decoder(backbone, Prompt(prompt.embeds[rows], prompt.mask[rows], prompt.ranges, max_new),
                       prompt.mask.shape[1] + limit, options.use_cache)
+    if scorer is not None:
+        scorer.select(rows)  # every beam starts from its row's empty prefix
+    eos_column = int((vocab_ids == eos_id).nonzero()[0])
     logits = decoder.prefill()
     # Only the first beam of each row is live at the start, so the first step does not pick duplicates.
     scores = torch.full((batch, k), float("-inf"), device=logits.device)
@@ -193,6 +212,8 @@ def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: Decode
         logp = torch.log_softmax(logits, -1)
         if t < options.min_new_tokens:
             logp[:, vocab_ids == eos_id] = float("-inf")
+        if scorer is not None:
+            logp = scorer.rescore(logp)
         vocab = logp.shape[-1]
         total = (scores.view(-1, 1) + logp).view(batch, k * vocab)
         top_scores, top_index = total.topk(min(2 * k, k * vocab), dim=-1)  # 2k: room for beams that end here
@@ -201,9 +222,12 @@ def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: Decode
         # Closed rows keep their own (dead) beams so the cache layout stays intact.
         new_rows = torch.arange(batch * k, device=logits.device).view(batch, k)
         new_tokens = torch.full((batch, k), eos_id, dtype=torch.long, device=logits.device)
+        new_columns = torch.full((batch, k), eos_column, dtype=torch.long, device=logits.device)
+        column_of = (top_index % vocab).tolist()
         for b in range(batch):
             kept = 0
-            for score, beam, tok in zip(top_scores[b].tolist(), beam_of[b].tolist(), token_of[b].tolist()):
+            for score, beam, tok, col in zip(top_scores[b].tolist(), beam_of[b].tolist(), token_of[b].tolist(),
+                                             column_of[b]):
                 if closed[b] or score == float("-inf") or kept == k:
                     break
                 row = b * k + beam
@@ -213,6 +237,7 @@ def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: Decode
                     finished[b].append((score / max(len(hyp), 1) ** options.length_penalty, hyp))
                     continue
                 new_scores[b, kept], new_rows[b, kept], new_tokens[b, kept] = score, row, tok
+                new_columns[b, kept] = col
                 kept += 1
             if len(finished[b]) >= k or kept == 0:
                 closed[b] = True
@@ -220,6 +245,8 @@ def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: Decode
             break
         index = new_rows.view(-1)
         decoder.reorder(index)
+        if scorer is not None:
+            scorer.advance(index, new_columns.view(-1))
         max_new = max_new[index]
         tokens = torch.cat([tokens[index], new_tokens.view(-1, 1)], dim=1)
         scores = new_scores

@@ -24,7 +24,8 @@ from torch import nn
 
 from laura_core.config import load_config, save_config
 from laura_core.errors import ConfigError, DataError
-from laura_core.generation import DecodeOptions, Generators, Prompt, decode
+from laura_core.ctc_prefix import CTCPrefixScorer
+from laura_core.generation import DecodeOptions, Generators, Prompt, allowed_ids, decode
 from laura_core.interfaces import AudioEncoder, Backbone
 from laura_core.io import atomic_write_text
 from laura_core.sequence import IGNORE_INDEX, build_sequence
@@ -135,6 +136,7 @@ class LauraGPT(nn.Module):
         self.ctc_embed = ctc_embed
         self.inputs = {name: t.input for name, t in tasks.items()}
         self.outputs = {name: t.output for name, t in tasks.items()}
+        self.transcribing = {name for name, t in tasks.items() if t.transcribes and t.input is Modality.AUDIO}
         self.silent_text_ids: tuple[int, ...] = ()  # see never_emit
         self.trunk_cache: TrunkCache | None = None  # frozen-trunk frames by audio key (set by training)
         # Sharded training (FSDP) needs every rank to run every module each step, audio or not.
@@ -326,16 +328,34 @@ class LauraGPT(nn.Module):
             batch = self.collate([Item(items[i].task, items[i].source, audio_key=items[i].audio_key) for i in index],
                                  left_pad=True)
             device = self.device
+            embeds, audio = self._embed(batch)
             prompt = Prompt(
-                embeds=self.embed(batch),
+                embeds=embeds,
                 mask=batch.mask.to(device),
                 ranges=self.layout.output_ranges(modality, self.silent_text_ids),
                 max_new=torch.full((len(index),), opts.max_new_tokens, dtype=torch.long, device=device),
             )
             rows = [generator[i] for i in index] if per_item else generator
-            for i, out in zip(index, decode(self.backbone, prompt, self.layout.eos_id, opts, rows)):
+            scorer = self._ctc_scorer(batch, audio, opts, prompt.ranges) if modality is Modality.TEXT else None
+            for i, out in zip(index, decode(self.backbone, prompt, self.layout.eos_id, opts, rows, scorer)):
                 results[i] = out
         return results
+
+    def _ctc_scorer(self, batch: Batch, audio: AudioEncoding | None, opts: DecodeOptions,
+                    ranges: list[tuple[int, int]]) -> CTCPrefixScorer | None:
+        """With ``opts.ctc_weight``, the CTC prefix scorer of the batch's transcribing items (asr)."""
+        transcribing = [t in self.transcribing for t in batch.tasks]
+        if opts.ctc_weight == 0 or not any(transcribing):
+            return None
+        if self.ctc_head is None or audio is None:
+            raise ConfigError("ctc_weight > 0 in decoding needs a model trained with a CTC head (model.ctc_weight > 0)")
+        # The CTC head's rows are the audio items; a text-input row gets a dummy row it never uses.
+        audio_row = (torch.tensor([self.inputs[t] is Modality.AUDIO for t in batch.tasks]).cumsum(0) - 1).clamp(min=0)
+        audio_row = audio_row.to(audio.lengths.device)
+        return CTCPrefixScorer(audio.ctc_logits.float().log_softmax(-1)[audio_row], audio.lengths[audio_row],
+                               torch.tensor(transcribing, device=audio.lengths.device),
+                               allowed_ids(ranges, audio.lengths.device), self.layout.eos_id, opts.ctc_weight,
+                               opts.ctc_pre_beam)
 
     # -- bookkeeping --------------------------------------------------------------------------
 

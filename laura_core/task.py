@@ -123,6 +123,7 @@ class Task(abc.ABC):
     metrics: ClassVar[tuple[Metric, ...]]
     Options: ClassVar[type] = NoOptions  # dataclass of scoring options (configurable by key=value)
     primary_metric: ClassVar[str] = ""  # the metric a task is judged by (curves, summaries); "" = the first
+    transcribes: ClassVar[bool] = False  # the output is what the audio input says (CTC may join its decoding)
 
     @property
     def primary(self) -> Metric:

@@ -43,7 +43,8 @@ def describe(task: Task) -> str:
     """The contract of ``task`` as the text `laura tasks show NAME` prints."""
     lines = [f"{task.name}: {task.description}",
              f"  prompt token   {task.prompt_token}",
-             f"  modalities     {task.input.value} -> {task.output.value}",
+             f"  modalities     {task.input.value} -> {task.output.value}"
+             + ("  (the input's transcript: text.ctc_weight joins a CTC head in decoding)" if task.transcribes else ""),
              "  record fields (manifest cuts; `laura validate --task " + task.name + "` checks them)"]
     lines += [f"    {f.name:<14} {f.type.value:<6} {field_place(f.name):<34} {f.doc}" for f in task.record_fields]
     lines += ["  reference record (ref.jsonl, what `laura infer` writes from the manifest)",

@@ -11,6 +11,7 @@ class Asr(Task):
     output = Modality.TEXT
     source_field = "audio"
     target_field = "text"
+    transcribes = True
     ref_fields = (Field("text", FieldType.TEXT, "reference transcript"),)
     metrics = (
         Metric("wer", "corpus word error rate", False, "fraction"),

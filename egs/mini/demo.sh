@@ -77,8 +77,9 @@ stage "7. decode every test set and score them"
 data=()
 for task in "${TASKS[@]}"; do data+=(--data "$task=$DATA/$task/test.jsonl.gz"); done
 rm -rf "$EXP/decode"
+# asr decodes jointly with its CTC head (the GPT's 256 best candidates each step, CTC prefix score weight 0.8).
 "$BIN/laura" infer "$(last_checkpoint "$EXP/lm")" "$EXP/decode" "${data[@]}" --vocoder "$vocoder" \
-  codec.max_new_tokens=400
+  codec.max_new_tokens=400 text.ctc_weight=0.8
 "$BIN/python" egs/mini/local/subset.py "$EXP/decode/asr/test" "$EXP/decode/asr/test_real" asterisk-
 "$BIN/laura" score --dir "$EXP/decode" > "$EXP/decode/scores.txt"
 tail -n +2 "$EXP/decode/RESULTS.md"
