@@ -92,6 +92,30 @@ def write_manifest(directory: Path, step: int | None = None) -> None:
                                       "sizes": {name: (directory / name).stat().st_size for name in files}})
 
 
+def release_checkpoint(src: str | Path, dst: str | Path) -> Path:
+    """Copy checkpoint ``src`` without its trainer state (optimizer, data position) to ``dst``, a model
+    to ship with a recipe: verified first, with a manifest of its own, written atomically. The same
+    checkpoint always gives the same bytes."""
+    src, dst = Path(src), Path(dst)
+    manifest = verify_checkpoint(src)
+    if dst.exists():
+        raise ConfigError(f"{dst} exists: remove it first, or release to another folder")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}."))
+    try:
+        tmp.chmod(0o777 & ~UMASK)
+        for name in manifest["files"]:
+            if name != STATE:
+                shutil.copyfile(src / name, tmp / name)
+                (tmp / name).chmod(0o666 & ~UMASK)
+        write_manifest(tmp, manifest.get("step"))
+        os.rename(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dst
+
+
 def verify_if_saved_by_laura(path: str | Path) -> None:
     """Verify the checkpoint or model directory ``path`` is (or holds the file ``path``) when it has a
     manifest: every load of laura's own outputs is checked. Other weights (a Hugging Face folder, a

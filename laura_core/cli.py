@@ -149,11 +149,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from laura_core.validate import ValidationOptions, validate_manifest
 
     task = get_registry().task(args.task)
-    report = validate_manifest(args.manifest, task, load_config(ValidationOptions, overrides=args.options))
-    print(report.format())
-    if args.json:
-        write_json(args.json, report.to_json())
-    return 0 if report.ok else 1
+    manifests = [a for a in args.manifest if "=" not in a]
+    options = load_config(ValidationOptions, overrides=[a for a in args.manifest if "=" in a] + args.options)
+    if not manifests:
+        raise LauraError("validate needs at least one manifest")
+    reports = [validate_manifest(path, task, options) for path in manifests]
+    print("\n".join(report.format() for report in reports))
+    if args.json:  # one report, or {manifest: report} for several
+        write_json(args.json, reports[0].to_json() if len(reports) == 1
+                   else {path: report.to_json() for path, report in zip(manifests, reports)})
+    return 0 if all(report.ok for report in reports) else 1
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -204,6 +209,13 @@ def cmd_average(args: argparse.Namespace) -> int:
         last = max(1, len(list_checkpoints(Path(args.exp_dir) / "checkpoints")))
     chosen = average_checkpoints(Path(args.exp_dir), Path(args.out_dir), get_registry(), last=last, best=best)
     print(f"averaged {len(chosen)} checkpoints ({', '.join(d.name for d in chosen)}) into {args.out_dir}")
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from laura_core.checkpoint import release_checkpoint
+
+    print(f"released {args.src} as {release_checkpoint(args.src, args.dst)} (no trainer state)")
     return 0
 
 
@@ -439,9 +451,11 @@ def build_parser() -> argparse.ArgumentParser:
                "example:\n  laura validate data/asr/train.jsonl.gz --task asr --json asr_train.json max_duration=20",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("manifest", help="a lhotse CutSet, e.g. DST/asr/train.jsonl.gz")
+    p.add_argument("manifest", nargs="+", metavar="MANIFEST",
+                   help="lhotse CutSets of the task, e.g. DST/asr/train.jsonl.gz DST/asr/dev.jsonl.gz")
     p.add_argument("--task", required=True, help="registered task name (see `laura plugins`)")
-    p.add_argument("--json", metavar="OUT", help="also write the report, every problem included, as JSON")
+    p.add_argument("--json", metavar="OUT", help="also write the report, every problem included, as JSON "
+                                                 "(several manifests: an object keyed by manifest)")
     p.add_argument("options", nargs="*", metavar="key=value", help="validation options (see below)")
     p.set_defaults(func=cmd_validate)
 
@@ -501,6 +515,18 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--last", type=int, metavar="N", help="average the newest N checkpoints")
     which.add_argument("--best", type=int, metavar="N", help="average the best N checkpoints (by best.json)")
     p.set_defaults(func=cmd_average)
+
+    p = sub.add_parser(
+        "release", help="copy a checkpoint without its trainer state, to ship with a recipe",
+        description="Copy checkpoint SRC (LauraGPT or vocoder; verified first) without trainer.pt (optimizer, data "
+                    "position) to DST, with its own manifest: what a recipe ships and loads in place of training. "
+                    "Codecs have `laura codec release`.",
+        epilog="example:\n  laura release exp/release/vocoder_tiny/checkpoints/step_00002000 egs/mini/pretrained/vocoder_tiny",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("src", metavar="SRC", help="checkpoint directory (EXP/checkpoints/step_N)")
+    p.add_argument("dst", metavar="DST", help="new folder (must not exist)")
+    p.set_defaults(func=cmd_release)
 
     p = sub.add_parser(
         "infer", help="run a trained model on task manifests (outputs `laura score` reads)",

@@ -7,7 +7,8 @@
 #   3. train the text tokenizer on what every task reads and writes
 #   4. code the tts and se targets with the released codec (egs/mini/pretrained/codec_small; FROM_SCRATCH=1
 #      trains one first, conf/codec_small.yaml)
-#   5. train the one-step vocoder on those codes (conf/vocoder_tiny.yaml)
+#   5. the one-step vocoder: the released one (egs/mini/pretrained/vocoder_tiny) where it was trained
+#      with this codec and tokenizer, else (and with FROM_SCRATCH=1) trained on those codes (conf/vocoder_tiny.yaml)
 #   6. train LauraGPT on all eight tasks (conf/lauragpt.yaml): Whisper-base's frozen encoder under a
 #      trained adapter, a CTC head, and a GPT from scratch; its learning curves go to $EXP/lm/curves.png
 #   7. decode every test set with `laura infer` and score them all with `laura score`
@@ -35,9 +36,7 @@ stage "1. mini corpus -> $DATA"
 
 stage "2. validate"
 for task in "${TASKS[@]}"; do
-  for split in train dev test; do
-    "$BIN/laura" validate "$DATA/$task/$split.jsonl.gz" --task "$task" | head -n 1
-  done
+  "$BIN/laura" validate "$DATA/$task/"{train,dev,test}.jsonl.gz --task "$task" | grep -v '^ '
 done
 
 stage "3. tokenizer"
@@ -58,12 +57,17 @@ for split in train dev test; do
   "$BIN/laura" codec encode --codec "$codec" "$DATA/se/$split.jsonl.gz" "$CODED/se/$split.jsonl.gz" --field clean
 done
 
-stage "5. vocoder ($VOCODER_STEPS steps)"
-rm -rf "$EXP/vocoder"
-"$BIN/laura" train egs/mini/conf/vocoder_tiny.yaml exp_dir="$EXP/vocoder" codec.path="$codec" \
-  tokenizer.options.model="$EXP/tokenizer/tokenizer.model" max_steps="$VOCODER_STEPS" \
-  valid_every="$VOCODER_STEPS" save_every="$VOCODER_STEPS" log_every=100
-vocoder=$(last_checkpoint "$EXP/vocoder")
+stage "5. vocoder"
+vocoder=egs/mini/pretrained/vocoder_tiny
+if [ "${FROM_SCRATCH:-0}" = 1 ] || ! "$BIN/python" egs/mini/local/vocoder_fits.py "$vocoder" "$codec" \
+    "$EXP/tokenizer/tokenizer.model"; then
+  echo "training a vocoder ($VOCODER_STEPS steps)"
+  rm -rf "$EXP/vocoder"
+  "$BIN/laura" train egs/mini/conf/vocoder_tiny.yaml exp_dir="$EXP/vocoder" codec.path="$codec" \
+    tokenizer.options.model="$EXP/tokenizer/tokenizer.model" max_steps="$VOCODER_STEPS" \
+    valid_every="$VOCODER_STEPS" save_every="$VOCODER_STEPS" log_every=100
+  vocoder=$(last_checkpoint "$EXP/vocoder")
+fi
 
 stage "6. LauraGPT on all eight tasks ($STEPS steps)"
 rm -rf "$EXP/lm"

@@ -3,12 +3,16 @@ kind of judge TTS papers report (LauraTTS and VALL-E use Whisper or Paraformer t
 
 ``model_dir`` is a CTranslate2 Whisper directory or a packaged model's name (``base``, the default,
 and ``tiny.en``: see ``laura_plugins.whisper_models``). Decoding is deterministic: beam search at
-temperature 0, one utterance at a time, no previous-text conditioning, no voice-activity filter.
+temperature 0, each utterance alone, no previous-text conditioning, no voice-activity filter.
 The identity records the model's hash and every setting, so a WER states which judge made it.
+Utterances are transcribed ``workers`` at a time, one thread each: Whisper pads every utterance to
+30 s, and on a few cores two single-threaded encoders outrun one two-threaded one (1.3x on 2 cores).
 """
 from __future__ import annotations
 
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 from typing import Sequence
@@ -33,7 +37,7 @@ class WhisperJudge:
     sample_rate = 16000
 
     def __init__(self, model_dir: str = "base", language: str = "en", beam_size: int = 5,
-                 compute_type: str = "float32", cpu_threads: int = 0):
+                 compute_type: str = "float32", workers: int = 0, cpu_threads: int = 1):
         try:
             from faster_whisper import WhisperModel
         except ImportError:
@@ -43,7 +47,10 @@ class WhisperJudge:
             raise ConfigError(f"whisper judge: {path} is not a CTranslate2 Whisper directory (no model.bin)")
         self.name, self.language, self.beam_size, self.compute_type = model_dir, language, beam_size, compute_type
         self._hash = file_digest(path / "model.bin")
-        self._model = WhisperModel(str(path), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.workers = workers or cores  # 0: one worker per core this process may use
+        self._model = WhisperModel(str(path), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads,
+                                   num_workers=self.workers)
 
     def identity(self) -> str:
         return (f"whisper {self.name} (model.bin sha256 {self._hash}; faster-whisper {version('faster-whisper')}, "
@@ -51,17 +58,17 @@ class WhisperJudge:
                 f"language {self.language}, temperature 0)")
 
     def transcribe(self, waves: Sequence[np.ndarray]) -> list[str]:
-        out = []
-        for wave in waves:
-            wave = np.asarray(wave, dtype=np.float32)
-            if is_silent(wave):  # Whisper, too, hallucinates words in silence
-                out.append("")
-                continue
-            segments, _ = self._model.transcribe(wave, language=self.language, beam_size=self.beam_size,
-                                                 temperature=0.0, condition_on_previous_text=False,
-                                                 vad_filter=False, without_timestamps=True)
-            out.append(" ".join(s.text.strip() for s in segments).strip())
-        return out
+        with ThreadPoolExecutor(self.workers) as pool:
+            return list(pool.map(self._transcribe_one, waves))
+
+    def _transcribe_one(self, wave: np.ndarray) -> str:
+        wave = np.asarray(wave, dtype=np.float32)
+        if is_silent(wave):  # Whisper, too, hallucinates words in silence
+            return ""
+        segments, _ = self._model.transcribe(wave, language=self.language, beam_size=self.beam_size,
+                                             temperature=0.0, condition_on_previous_text=False,
+                                             vad_filter=False, without_timestamps=True)
+        return " ".join(s.text.strip() for s in segments).strip()
 
 
 def available() -> bool:

@@ -248,3 +248,22 @@ def test_averaging_refuses_a_corrupt_checkpoint_or_another_layout(trained, tmp_p
     (step2 / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(LayoutMismatchError, match="tasks: expected"):
         average_checkpoints(exp_dir, tmp_path / "avg", None, last=2)
+
+
+def test_a_released_checkpoint_is_the_model_without_its_trainer_state(trained, tmp_path, registry, capsys):
+    from laura_core.infer import load_inference_model
+
+    last = list_checkpoints(copy_of(trained, tmp_path) / "checkpoints")[-1]
+    out = tmp_path / "released"
+    assert cli_main(["release", str(last), str(out)]) == 0
+    assert STATE not in {p.name for p in out.iterdir()}
+    assert set(verify_checkpoint(out)["files"]) == set(verify_checkpoint(last)["files"]) - {STATE}
+    assert load_file(str(out / MODEL_FILE)).keys() == load_file(str(last / MODEL_FILE)).keys()
+    assert load_inference_model(out, registry).weights == load_inference_model(last, registry).weights
+    again = tmp_path / "again"
+    cli_main(["release", str(last), str(again)])
+    assert all((out / n).read_bytes() == (again / n).read_bytes() for n in verify_checkpoint(out)["files"])
+    assert cli_main(["release", str(last), str(out)]) != 0 and "exists: remove it first" in capsys.readouterr().err
+    (last / MODEL_FILE).write_bytes(b"broken")
+    assert cli_main(["release", str(last), str(tmp_path / "third")]) != 0
+    assert "corrupt or truncated" in capsys.readouterr().err and not (tmp_path / "third").exists()

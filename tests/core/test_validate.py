@@ -195,6 +195,20 @@ def test_cli_reports_bad_records_with_exit_status_1(asr_cuts, tmp_path):
     assert {(p["id"], p["field"]) for p in report["problems"]} == ASR_FAULTS.keys()
 
 
+def test_cli_validates_several_manifests_in_one_call(asr_cuts, tmp_path, monkeypatch, capsys):
+    asr_cuts.filter(lambda c: c.id in CLEAN).to_file(tmp_path / "clean.jsonl.gz")
+    asr_cuts.to_file(tmp_path / "train.jsonl.gz")
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "clean.jsonl.gz", "train.jsonl.gz", "--task", "asr", "--json", "r.json",
+                 "sample_rates=[16000]", "max_duration=2"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "clean.jsonl.gz (asr): 2 records checked, 0 bad"
+    assert lines[1] == "train.jsonl.gz (asr): 11 records checked, 9 bad"
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["clean.jsonl.gz"]["problems"] == []
+    assert {(p["id"], p["field"]) for p in report["train.jsonl.gz"]["problems"]} == ASR_FAULTS.keys()
+
+
 def test_cli_exit_status_0_when_clean_and_2_for_usage_errors(asr_cuts, tmp_path, monkeypatch, capsys):
     asr_cuts.filter(lambda c: c.id in CLEAN).to_file(tmp_path / "clean.jsonl.gz")
     out = laura("validate", "clean.jsonl.gz", "--task", "asr", cwd=tmp_path)

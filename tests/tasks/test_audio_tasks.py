@@ -111,9 +111,13 @@ def test_whisper_judge_hears_speech_and_names_itself(registry, tmp_path):
 
     text = "The birch canoe slid on the smooth planks."
     subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(tmp_path / "slt.wav")], check=True)
-    judge = registry.create("judge", "whisper")  # the default: Whisper base
-    silence, words = judge.transcribe([np.zeros(RATE, np.float32), read_audio(tmp_path / "slt.wav", RATE)[0]])
-    assert silence == ""
+    judge = registry.create("judge", "whisper", workers=2)  # the default: Whisper base
+    speech = read_audio(tmp_path / "slt.wav", RATE)[0]
+    silence, words, short = judge.transcribe([np.zeros(RATE, np.float32), speech, speech[: RATE]])
+    assert silence == "" and judge.workers == 2
+    # In the order given, as one worker hears them one by one.
+    alone = registry.create("judge", "whisper", workers=1)
+    assert alone.transcribe([speech[: RATE], speech]) == [short, words]
     metrics, _ = error_rates([text], [words], ErrorRateOptions())
     assert metrics["wer"] <= 0.4, words  # flite slt: "The birch can use lid on the smooth planks."
     identity = judge.identity()
