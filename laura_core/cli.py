@@ -227,6 +227,8 @@ def cmd_curves(args: argparse.Namespace) -> int:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from laura_core.config import load_config
     from laura_core.infer import InferConfig, infer, load_inference_model
     from laura_core.registry import get_registry
@@ -238,6 +240,10 @@ def cmd_infer(args: argparse.Namespace) -> int:
             raise LauraError(f"--data {item!r}: expected TASK=MANIFEST, e.g. asr=data/mini/asr/test.jsonl.gz")
         jobs.append((task, manifest))
     cfg = load_config(InferConfig, None, args.options)
+    cfg.prompt = args.prompt or cfg.prompt
+    cfg.prompt_text = cfg.prompt_text if args.prompt_text is None else args.prompt_text
+    if cfg.prompt and not Path(cfg.prompt).is_file():
+        raise LauraError(f"--prompt {cfg.prompt}: file not found")
     bundle = load_inference_model(args.model, get_registry(), args.vocoder or "")
     progress = (lambda folder, done, total: _progress(f"{folder}: decoded")(done, total)) \
         if sys.stderr.isatty() else None
@@ -537,6 +543,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "an interrupted run resumes where it stopped. Options are key=value.",
         epilog="options (key=value):\n"
                "  text.strategy=greedy   greedy | beam | sample, for text outputs (text.beam_size=4, text.top_k, ...)\n"
+               "  prompts=true           promptable tasks (tts) speak in the voice of each record's prompt recording\n"
+               "                         (its `prompt` and `prompt_text` fields); prompts=false: without prompts\n"
+               "  prompt_seconds=3       prompts are cut to this length (a cut prompt gives no text)\n"
                "  text.ctc_weight=0      joint CTC/attention decoding of transcribing tasks (asr) by a model with a\n"
                "                         CTC head: weight of the CTC prefix score (text.ctc_pre_beam=256 candidates)\n"
                "  codec.top_k=25         codec outputs sample (codec.temperature, codec.max_new_tokens=750)\n"
@@ -553,6 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", action="append", required=True, metavar="TASK=MANIFEST",
                    help="a task and its manifest (repeat for more)")
     p.add_argument("--vocoder", metavar="DIR", help="vocoder checkpoint for audio outputs (tts, se)")
+    p.add_argument("--prompt", metavar="WAV", help="one voice prompt for every record of a promptable task (tts)")
+    p.add_argument("--prompt-text", metavar="TEXT", help="the transcript of --prompt")
     p.add_argument("options", nargs="*", metavar="key=value", help="inference options (see below)")
     p.set_defaults(func=cmd_infer)
 

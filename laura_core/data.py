@@ -27,6 +27,7 @@ from laura_core.errors import ConfigError, DataError
 from laura_core.interfaces import Tokenizer
 from laura_core.manifest import CODEC, CODES, cut_to_record, read_cuts
 from laura_core.model import Item
+from laura_core.prompts import PromptConfig, PromptPool, VoicePrompt
 from laura_core.task import Modality, Task
 from laura_core.validate import ValidationOptions, codes_problem, filter_valid
 from laura_core.vocab import VocabLayout
@@ -67,6 +68,7 @@ class DataConfig:
     endless: bool = False  # repeat every task forever, drawn by weight
     speed_factors: list[float] = field(default_factory=list)  # e.g. [0.9, 1.1]: audio->text tasks get a copy per factor
     noise: NoiseConfig = field(default_factory=NoiseConfig)  # mixed into the audio input of every audio-input task
+    prompt: PromptConfig = field(default_factory=PromptConfig)  # voice prompts for promptable tasks (zero-shot tts)
     validation: ValidationOptions = field(default_factory=ValidationOptions)
 
 
@@ -263,6 +265,11 @@ class LauraDataset(torch.utils.data.Dataset):
         self.sample_rate, self.seed, self.noise_cfg = cfg.sample_rate, cfg.seed, cfg.noise
         # Eager: the mixer reshuffles the noise for every batch.
         self.noise = read_cuts(cfg.noise.manifest).to_eager().resample(cfg.sample_rate) if cfg.noise.manifest else None
+        if not 0.0 <= cfg.prompt.prob <= 1.0 or cfg.prompt.seconds <= 0:
+            raise ConfigError(f"data.prompt: prob must be in [0, 1] and seconds > 0, got {cfg.prompt}")
+        self.prompt_prob = cfg.prompt.prob
+        self.prompts = {spec.task: PromptPool(read_cuts(spec.manifest), cfg.prompt.seconds) for spec in cfg.tasks
+                        if cfg.prompt.prob > 0 and tasks[spec.task].prompt_field}
 
     def __getitem__(self, cuts: "CutSet") -> DataBatch:
         cuts = list(cuts)
@@ -272,11 +279,18 @@ class LauraDataset(torch.utils.data.Dataset):
         rng = random.Random(f"{self.seed}|targets|" + "|".join(c.id for c in cuts))
         items = [
             cut_to_item(cut, task, self.tokenizer, self.layout, self.sample_rate,
-                        next(heard) if task.input is Modality.AUDIO else None, self.codec_identity, rng)
+                        next(heard) if task.input is Modality.AUDIO else None, self.codec_identity, rng,
+                        self._prompt(cut, task, rng))
             for cut, task in zip(cuts, tasks)
         ]
         references = [task.to_reference(cut_to_record(cut)) for cut, task in zip(cuts, tasks)]
         return DataBatch([cut.id for cut in cuts], items, references)
+
+    def _prompt(self, cut, task: Task, rng: random.Random) -> VoicePrompt | None:
+        pool = self.prompts.get(task.name)
+        if pool is None or rng.random() >= self.prompt_prob:
+            return None
+        return pool.draw(cut, rng)
 
     def _task_of(self, cut) -> Task:
         name = (cut.custom or {}).get(TASK)
@@ -299,13 +313,17 @@ class LauraDataset(torch.utils.data.Dataset):
 
 
 def cut_to_item(cut, task: Task, tokenizer: Tokenizer, layout: VocabLayout, sample_rate: int, audio=None,
-                codec_identity: str = "", rng: random.Random | None = None) -> Item:
+                codec_identity: str = "", rng: random.Random | None = None, prompt: VoicePrompt | None = None) -> Item:
     """The model item of a cut: audio input read from ``audio`` (default: the cut) at ``sample_rate``,
     text input and text target tokenized, codec target from the cut's codes (which must come from the
     codec ``codec_identity``, when given), and an audio input's transcript (its supervision's text)
     tokenized, for the auxiliary CTC loss. Where a record holds several targets (an aac clip's five
-    captions), ``rng`` picks one, so that every epoch may teach another; without it, the first."""
+    captions), ``rng`` picks one, so that every epoch may teach another; without it, the first. A voice
+    ``prompt`` puts its text before the source and its codes before the target."""
     source = item_source(cut, task, tokenizer, sample_rate, audio)
+    prefix = None
+    if prompt is not None:
+        source, prefix = prompted(source, prompt, tokenizer, layout)
     if task.output is Modality.CODEC:
         target = codec_ids(cut, layout, codec_identity)
     else:
@@ -316,7 +334,15 @@ def cut_to_item(cut, task: Task, tokenizer: Tokenizer, layout: VocabLayout, samp
         key = audio_key(audio if audio is not None else cut)
         said = cut.supervisions[0].text if cut.supervisions else None
         transcript = text_ids(tokenizer, said) if isinstance(said, str) and said.strip() else None
-    return Item(task.name, source, target, key, transcript)
+    return Item(task.name, source, target, key, transcript, prefix)
+
+
+def prompted(source: torch.Tensor, prompt: VoicePrompt, tokenizer: Tokenizer,
+             layout: VocabLayout) -> tuple[torch.Tensor, torch.Tensor]:
+    """The source ids with the prompt's text before them, and the prompt's codes as output ids."""
+    if prompt.text:
+        source = torch.cat([text_ids(tokenizer, prompt.text), source])
+    return source, torch.tensor([layout.codec_id(code) for code in prompt.codes], dtype=torch.long)
 
 
 def audio_key(cut) -> str | None:

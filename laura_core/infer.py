@@ -15,6 +15,7 @@ another model or other options); the final files are written atomically.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import zlib
@@ -24,10 +25,11 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 
-from laura_core.audio import write_wav
+from laura_core.audio import read_audio, write_wav
 from laura_core.codec import load_codec, weights_hash
+from laura_core.codes import encode_waves
 from laura_core.config import load_config, to_dict
-from laura_core.data import item_source, load_waveform, text_ids
+from laura_core.data import item_source, load_waveform, prompted, text_ids
 from laura_core.errors import ConfigError, DataError
 from laura_core.generation import DecodeOptions
 from laura_core.io import read_partial_jsonl, sha256_file, write_json, write_jsonl
@@ -35,6 +37,7 @@ from laura_core.lock import output_lock
 from laura_core.manifest import cut_to_record, read_cuts
 from laura_core.model import Item, LauraGPT, default_decoding, load_model
 from laura_core.names import output_path
+from laura_core.prompts import VoicePrompt, crop
 from laura_core.runtime import prepare_torch
 from laura_core.synthesis import synthesize
 from laura_core.task import FieldType, Modality, Task
@@ -55,6 +58,12 @@ class InferConfig:
     seed: int = 0  # sampling: each item draws from a generator seeded by this and its id
     device: str = "cpu"
     validation: ValidationOptions = field(default_factory=ValidationOptions)  # e.g. validation.max_duration=60
+    # Voice prompts of promptable tasks (zero-shot tts): each record's own (its prompt field), or one
+    # recording and transcript for every record (--prompt, --prompt-text); prompts=false speaks without.
+    prompts: bool = True
+    prompt: str = ""
+    prompt_text: str = ""
+    prompt_seconds: float = 3.0
 
 
 @dataclass
@@ -163,6 +172,10 @@ def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: I
     info = {"model": str(bundle.directory.resolve()), "weights": bundle.weights,
             "manifest": str(Path(manifest).resolve()), "manifest_sha256": sha256_file(manifest)[:16],
             "task": task.name, "decode": to_dict(options), "seed": cfg.seed}
+    if task.prompt_field:
+        info["prompts"] = ({"prompt": str(Path(cfg.prompt).resolve()), "sha256": sha256_file(cfg.prompt)[:16],
+                            "text": cfg.prompt_text} if cfg.prompt else "records") if cfg.prompts else "none"
+        info["prompt_seconds"] = cfg.prompt_seconds
     if task.output is Modality.CODEC:
         info["vocoder"] = f"{type(bundle.vocoder).__name__}-{weights_hash(bundle.vocoder.state_dict())}"
     _claim(folder, info)
@@ -174,7 +187,7 @@ def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: I
     if todo:
         with open(folder / PARTIAL_FILE, "a", encoding="utf-8") as partial:
             for batch in duration_batches(todo, cfg.max_duration):
-                for record in _decode_batch(bundle, task, batch, folder, options, cfg.seed):
+                for record in _decode_batch(bundle, task, batch, folder, options, cfg.seed, _prompts(bundle, task, batch, cfg)):
                     partial.write(json.dumps(record, ensure_ascii=False) + "\n")
                     done[record["id"]] = record
                 partial.flush()
@@ -182,7 +195,14 @@ def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: I
                 if progress:
                     progress(str(folder), len(done), len(cuts))
     if labelled:
-        write_jsonl(folder / "ref.jsonl", [_absolute_audio(task.to_reference(cut_to_record(c)), task) for c in cuts])
+        refs = []
+        for cut in cuts:
+            record = cut_to_record(cut)
+            ref = _absolute_audio(task.to_reference(record), task)
+            if task.prompt_field and cfg.prompt and cfg.prompts:  # the voice every output was asked for
+                ref[task.prompt_field] = str(Path(cfg.prompt).resolve())
+            refs.append(ref)
+        write_jsonl(folder / "ref.jsonl", refs)
     # An output with nothing in it (eos at once) is left out: `laura score` counts it as missing.
     hyps = [done[cut.id] for cut in cuts if all(done[cut.id].get(f.name) is not None for f in task.hyp_fields)]
     write_jsonl(folder / "hyp.jsonl", hyps)
@@ -211,13 +231,41 @@ def _valid_cuts(manifest: str, task: Task, options: ValidationOptions) -> tuple[
 
 
 @torch.inference_mode()
+def _prompts(bundle: InferenceModel, task: Task, cuts: list, cfg: InferConfig) -> list[VoicePrompt | None]:
+    """Each cut's voice prompt: the configured one, its record's, or None (no prompt, or prompts off)."""
+    if not task.prompt_field or not cfg.prompts:
+        return [None] * len(cuts)
+    records = [cut_to_record(cut) for cut in cuts]
+    wanted = [(cfg.prompt, cfg.prompt_text) if cfg.prompt else
+              (r.get(task.prompt_field) or "", r.get(f"{task.prompt_field}_text")) for r in records]
+    codec, out = bundle.codec, []
+    for (path, text), record in zip(wanted, records):
+        if not path:
+            out.append(None)
+            continue
+        try:
+            wave = read_audio(path, codec.sample_rate)[0]
+        except Exception as e:  # soundfile and the resampler raise several types
+            raise DataError(f"record {record['id']!r}, field {task.prompt_field!r}: cannot read {path} ({e})") from None
+        codes = encode_waves(codec, [wave], str(bundle.model.device))[0][0]
+        out.append(crop(codes.tolist(), text or None, len(wave) / codec.sample_rate, cfg.prompt_seconds))
+    return out
+
+
+@torch.inference_mode()
 def _decode_batch(bundle: InferenceModel, task: Task, cuts: list, folder: Path, options: DecodeOptions,
-                  seed: int) -> list[dict]:
+                  seed: int, prompts: Sequence[VoicePrompt | None] = ()) -> list[dict]:
     model, tokenizer = bundle.model, bundle.tokenizer
     sample_rate = model.encoder.sample_rate if task.input is Modality.AUDIO else 0
-    items = [Item(task.name, item_source(cut, task, tokenizer, sample_rate)) for cut in cuts]
+    items = []
+    for cut, prompt in itertools.zip_longest(cuts, prompts[: len(cuts)]):
+        source, prefix = item_source(cut, task, tokenizer, sample_rate), None
+        if prompt is not None:
+            source, prefix = prompted(source, prompt, tokenizer, model.layout)
+        items.append(Item(task.name, source, prefix=prefix))
     device = model.device
-    items = [Item(it.task, it.source.to(device)) for it in items]
+    items = [Item(it.task, it.source.to(device), prefix=None if it.prefix is None else it.prefix.to(device))
+             for it in items]
     # Each item samples from its own generator, seeded by its id: its output does not depend on the
     # batch it lands in, so batch sizes and resumed runs change nothing.
     generators = [torch.Generator(device).manual_seed(seed * 1_000_003 + zlib.crc32(cut.id.encode())) for cut in cuts]

@@ -1,7 +1,9 @@
-"""The ASR-judge interface: a component (kind ``judge``) that transcribes generated audio.
-
-TTS is scored by the error rate of a judge's transcript, so the judge is part of the number:
+"""The judge interfaces: models that score generated audio, each part of the number it gives, so
 ``identity`` names the model and version and is recorded with every score.
+
+    judge           ASR: transcribes audio (tts WER/CER)
+    speaker_judge   speaker embeddings: whose voice it is (tts SIM)
+    quality_judge   non-intrusive quality: a MOS estimate with no reference (se DNSMOS)
 """
 from __future__ import annotations
 
@@ -19,3 +21,32 @@ class Judge(Protocol):
 
     def transcribe(self, waves: Sequence[np.ndarray]) -> list[str]:
         """Transcribe mono float32 waveforms at ``sample_rate``; one string per wave ("" for silence)."""
+
+
+@runtime_checkable
+class SpeakerJudge(Protocol):
+    sample_rate: int
+
+    def identity(self) -> str:
+        """Model name, version and settings."""
+
+    def embed(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        """Unit-length speaker embeddings ``[N, D]`` of mono float32 waveforms at ``sample_rate``."""
+
+
+@runtime_checkable
+class QualityJudge(Protocol):
+    sample_rate: int
+    scores: tuple[str, ...]  # the names of what ``rate`` returns per wave, e.g. ("ovrl", "sig", "bak")
+
+    def identity(self) -> str:
+        """Model name, version and settings."""
+
+    def rate(self, waves: Sequence[np.ndarray]) -> list[dict[str, float]]:
+        """One dict of ``scores`` per mono float32 waveform at ``sample_rate``."""
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two ``[N, D]`` arrays."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)

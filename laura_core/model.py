@@ -65,6 +65,7 @@ class Item:
     target: torch.Tensor | None = None
     audio_key: str | None = None  # identifies an audio source's content: a frozen trunk's frames are cached by it
     transcript: torch.Tensor | None = None  # text ids of what is said in an audio source (the CTC loss's target)
+    prefix: torch.Tensor | None = None  # output ids given before the target (a tts prompt's codec tokens)
 
 
 @dataclass
@@ -158,7 +159,8 @@ class LauraGPT(nn.Module):
         for it in items:
             source = next(next_frame) if self.inputs[it.task] is Modality.AUDIO else it.source.tolist()
             target = None if it.target is None else it.target.tolist()
-            seqs.append(build_sequence(self.layout, it.task, self.outputs[it.task], source, target))
+            prefix = () if it.prefix is None else it.prefix.tolist()
+            seqs.append(build_sequence(self.layout, it.task, self.outputs[it.task], source, target, prefix))
         width = max(len(s) for s in seqs)
         ids = torch.full((len(seqs), width), self.layout.pad_id, dtype=torch.long)
         is_audio = torch.zeros((len(seqs), width), dtype=torch.bool)
@@ -308,7 +310,8 @@ class LauraGPT(nn.Module):
         codec: DecodeOptions | None = None,
         generator: Generators = None,
     ) -> list[list[int]]:
-        """Continue each item's ``[input] [task]`` prompt; returns output ids without eos.
+        """Continue each item's ``[input] [task] [prefix]`` prompt; returns the new output ids (without
+        the prefix and eos).
 
         Text outputs decode with ``text`` (default greedy), codec outputs with ``codec`` (default
         top-k 25 sampling, at most 750 tokens: 30 s at 25 Hz). Each item may emit only ids of its
@@ -325,8 +328,8 @@ class LauraGPT(nn.Module):
             index = [i for i, it in enumerate(items) if self.outputs[it.task] is modality]
             if not index:
                 continue
-            batch = self.collate([Item(items[i].task, items[i].source, audio_key=items[i].audio_key) for i in index],
-                                 left_pad=True)
+            batch = self.collate([Item(items[i].task, items[i].source, audio_key=items[i].audio_key,
+                                       prefix=items[i].prefix) for i in index], left_pad=True)
             device = self.device
             embeds, audio = self._embed(batch)
             prompt = Prompt(

@@ -26,6 +26,8 @@ COMPONENT_KINDS = {
     "codec": "audio codec: waveform <-> residual-quantizer codes",
     "vocoder": "codec vocoder: first-group codes (+ conditions) -> waveform",
     "judge": "ASR judge: transcribes generated audio for TTS scoring",
+    "speaker_judge": "speaker-embedding judge: whose voice generated audio has (TTS similarity)",
+    "quality_judge": "non-intrusive quality judge: a MOS estimate of audio without a reference",
     "metric": "extra metrics for a registered task, scored by `laura score` beside the task's own",
     "preparer": "corpus preparer: turns a corpus on disk into laura manifests (`laura prepare NAME`)",
 }

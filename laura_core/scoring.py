@@ -63,6 +63,8 @@ def load_records(path: str | Path, fields: Sequence[Field], allow_empty: bool = 
         if rid in records:
             raise DataError(f"{where}: record {rid!r} duplicates the record on line {lines[rid]}")
         for spec in fields:
+            if record.get(spec.name) is None and spec.optional:
+                continue
             if record.get(spec.name) is None:
                 raise DataError(f"{where}: record {rid!r}: missing field {spec.name!r}")
             try:

@@ -1,7 +1,9 @@
-"""The LauraGPT sequence: ``[input] [task token] [output] [eos]``.
+"""The LauraGPT sequence: ``[input] [task token] [prefix] [output] [eos]``.
 
 Input is either text token ids or a run of audio positions that the audio encoder fills with
-continuous embeddings. The loss covers the output tokens and eos only. Pure functions over ids.
+continuous embeddings. The prefix is output given, not produced: a zero-shot tts prompt's codec
+tokens, which the output continues in the same voice (LauraTTS). The loss covers the output tokens
+and eos only. Pure functions over ids.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ class PromptSequence:
     ids: tuple[int, ...]  # audio positions hold layout.audio_id, a placeholder for encoder outputs
     is_audio: tuple[bool, ...]  # positions the model fills with encoder outputs
     loss_mask: tuple[bool, ...]  # positions whose token the model is trained to predict: output + eos
-    prompt_length: int  # len([input] [task]): generation starts here
+    prompt_length: int  # len([input] [task] [prefix]): generation starts here
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -39,12 +41,14 @@ def build_sequence(
     output: Modality,
     source: Sequence[int] | int,
     target: Sequence[int] | None = None,
+    prefix: Sequence[int] = (),
 ) -> PromptSequence:
     """Build one example's sequence.
 
     ``source``: text token ids, or the number of audio frames the encoder produces.
     ``target``: output ids in the unified vocabulary (text ids, or codec ids from
-    ``layout.codec_id``); ``None`` builds the inference prompt ``[input] [task]``.
+    ``layout.codec_id``); ``None`` builds the inference prompt ``[input] [task] [prefix]``.
+    ``prefix``: output ids that precede the target, given and not learned.
     """
     if isinstance(source, int):
         if source <= 0:
@@ -57,14 +61,15 @@ def build_sequence(
         if bad:
             raise ValueError(f"task {task}: text input ids outside the text range [0, {layout.text_size}): {bad[:5]}")
         src_audio = [False] * len(src)
-    prompt = src + [layout.task_id(task)]
-    ids, is_audio, loss = prompt, src_audio + [False], [False] * len(prompt)
-    if target is not None:
-        allowed = layout.output_ranges(output)
-        tgt = list(target)
-        bad = [t for t in tgt if t == layout.eos_id or not any(lo <= t < hi for lo, hi in allowed)]
+    allowed = layout.output_ranges(output)
+    for what, part in (("prefix", prefix), ("target", target or ())):
+        bad = [t for t in part if t == layout.eos_id or not any(lo <= t < hi for lo, hi in allowed)]
         if bad:
-            raise ValueError(f"task {task}: target ids not of the {output.value} output range: {bad[:5]}")
+            raise ValueError(f"task {task}: {what} ids not of the {output.value} output range: {bad[:5]}")
+    prompt = src + [layout.task_id(task)] + list(prefix)
+    ids, is_audio, loss = prompt, src_audio + [False] * (1 + len(prefix)), [False] * len(prompt)
+    if target is not None:
+        tgt = list(target)
         ids = prompt + tgt + [layout.eos_id]
         is_audio = is_audio + [False] * (len(tgt) + 1)
         loss = loss + [True] * (len(tgt) + 1)

@@ -43,6 +43,7 @@ class Field:
     name: str
     type: FieldType
     doc: str = ""
+    optional: bool = False  # a record may leave it out (checked where present)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,9 @@ class Task(abc.ABC):
     Options: ClassVar[type] = NoOptions  # dataclass of scoring options (configurable by key=value)
     primary_metric: ClassVar[str] = ""  # the metric a task is judged by (curves, summaries); "" = the first
     transcribes: ClassVar[bool] = False  # the output is what the audio input says (CTC may join its decoding)
+    # A text-to-codec task that may be prompted (zero-shot tts): the record field of an optional prompt
+    # recording in the target's voice, and ``<prompt_field>_text`` its transcript. "" = never prompted.
+    prompt_field: ClassVar[str] = ""
 
     @property
     def primary(self) -> Metric:
@@ -170,6 +174,8 @@ class Task(abc.ABC):
             raise RegistryError(f"task {self.name}: metric names must be unique and non-empty, got {names}")
         if self.primary_metric and self.primary_metric not in names:
             raise RegistryError(f"task {self.name}: primary_metric {self.primary_metric!r} is not one of {names}")
+        if self.prompt_field and (self.input is not Modality.TEXT or self.output is not Modality.CODEC):
+            raise RegistryError(f"task {self.name}: prompt_field is for text -> codec tasks (a voice prompt)")
         if type(self).to_reference is Task.to_reference:
             # The default reference is a hypothesis-shaped record ({id, text} or {id, audio}): ref_fields
             # naming anything else could never be scored against inference output.

@@ -118,6 +118,9 @@ class LanguageModelKind:
         for batch in batches:
             for rid, item, ref in zip(batch.ids, batch.items, batch.references):
                 if self.tasks[item.task].output is Modality.TEXT or self.vocoder is not None:
+                    # The prompt an item was given is drawn (data.prompt), not the record's own: no
+                    # similarity to the record's prompt.
+                    ref = {k: v for k, v in ref.items() if k != self.tasks[item.task].prompt_field}
                     found.setdefault(item.task, []).append((rid, item, ref))
         # Drawn with the run's seed across the whole dev set (the first N may all be one class), in dev order.
         rng = random.Random(self.cfg.seed)
@@ -129,7 +132,7 @@ class LanguageModelKind:
                 task = self.tasks[name]
                 items = [it for _, it, _ in picked]
                 if task.output is Modality.TEXT:
-                    outputs = self.model.generate([Item(it.task, it.source, audio_key=it.audio_key) for it in items])
+                    outputs = self.model.generate([Item(it.task, it.source, audio_key=it.audio_key, prefix=it.prefix) for it in items])
                     known = self.tokenizer.vocab_size  # a pretrained backbone's table may be padded past it
                     hyps = [task.to_hypothesis(rid, self.tokenizer.decode([t for t in out if t < known]))
                             for (rid, _, _), out in zip(picked, outputs)]
@@ -153,8 +156,8 @@ class LanguageModelKind:
         options = dataclasses.replace(default_decoding(Modality.CODEC),
                                       max_new_tokens=2 * max(len(it.target) for _, it, _ in picked))
         generators = [torch.Generator(device).manual_seed(zlib.crc32(rid.encode())) for rid, _, _ in picked]
-        outputs = self.model.generate([Item(it.task, it.source, audio_key=it.audio_key) for _, it, _ in picked], codec=options,
-                                      generator=generators)
+        outputs = self.model.generate([Item(it.task, it.source, audio_key=it.audio_key, prefix=it.prefix)
+                                       for _, it, _ in picked], codec=options, generator=generators)
         spoken = [i for i, out in enumerate(outputs) if out]
         hyps: list[dict | None] = [None] * len(picked)
         if not spoken:

@@ -11,8 +11,10 @@
 #      with this codec and tokenizer, else (and with FROM_SCRATCH=1) trained on those codes (conf/vocoder_tiny.yaml)
 #   6. train LauraGPT on all eight tasks (conf/lauragpt.yaml): Whisper-base's frozen encoder under a
 #      trained adapter, a CTC head, and a GPT from scratch; its learning curves go to $EXP/lm/curves.png
-#   7. decode every test set with `laura infer` and score them all with `laura score`
-#   8. the baselines, and the table of scores, thresholds and baselines ($EXP/scores.md)
+#   7. decode every test set with `laura infer` and score them all with `laura score` (tts: zero-shot, in
+#      the voice of each test item's prompt, an unseen speaker)
+#   8. the baselines (tts: the same model without prompts), and the table of scores, thresholds and
+#      baselines ($EXP/scores.md)
 # Sizes are demo-sized (env: STEPS, VALID_EVERY, VOCODER_STEPS, CODEC_STEPS with FROM_SCRATCH=1); the longer
 # setting of egs/mini/RESULTS.md is SETTING=long STEPS=5000 VALID_EVERY=1000 EXP=exp/mini_long.
 set -euo pipefail
@@ -91,6 +93,8 @@ tail -n +2 "$EXP/decode/RESULTS.md"
 stage "8. baselines and the scoreboard"
 rm -rf "$EXP/baselines"
 "$BIN/python" egs/mini/local/baselines.py "$DATA" "$EXP/baselines" --codec "$codec"
+"$BIN/laura" infer "$(last_checkpoint "$EXP/lm")" "$EXP/baselines/no_prompt" --data "tts=$DATA/tts/test.jsonl.gz" \
+  --vocoder "$vocoder" codec.max_new_tokens=400 prompts=false
 "$BIN/laura" score --dir "$EXP/baselines" > "$EXP/baselines/scores.txt"
 minutes=$(((SECONDS - start) / 60))
 "$BIN/python" egs/mini/local/report.py "$EXP/decode/results.json" "$EXP/baselines/results.json" \

@@ -200,3 +200,61 @@ def test_enhancement_is_voiced_from_the_noisy_input(setup, model_dir, vocoder_di
         wav, rate = sf.read(folder / hyp["audio"])
         assert rate == bundle.codec.sample_rate and len(wav) == len(hyp["codes"]) * bundle.codec.hop_length
     assert main(["score", "--dir", str(tmp_path / "out")]) == 0
+
+
+def test_tts_speaks_in_the_voice_of_a_prompt(setup, model_dir, vocoder_dir, registry, tmp_path, monkeypatch, capsys):
+    from lhotse import CutSet, Recording
+
+    from laura_core.audio import read_audio
+    from laura_core.codes import encode_waves
+    from laura_core.model import LauraGPT
+
+    cuts = list(read_cuts(manifests(setup)["tts"]))
+    voice = cut_to_record(cuts[3])
+    cuts[0] = cuts[0].with_custom("prompt", Recording.from_file(voice["audio"])).with_custom("prompt_text", voice["text"])
+    manifest = tmp_path / "tts.jsonl.gz"
+    CutSet(cuts).to_file(manifest)
+    seen = {}
+    generate = LauraGPT.generate
+
+    def spy(self, items, *args, **kwargs):
+        seen.update({len(seen) + i: it for i, it in enumerate(items)})
+        return generate(self, items, *args, **kwargs)
+
+    monkeypatch.setattr(LauraGPT, "generate", spy)
+    bundle = load_inference_model(model_dir, registry)
+    codec = bundle.codec
+    wave = read_audio(voice["audio"], codec.sample_rate)[0]
+    codes = encode_waves(codec, [wave])[0][0][: int(codec.frame_rate * 0.5)]  # prompt_seconds=0.5 cuts it
+    layout = bundle.model.layout
+
+    assert run(model_dir, tmp_path / "own", {"tts": str(manifest)}, "prompt_seconds=0.5", vocoder=vocoder_dir) == 0
+    prompted = [it for it in seen.values() if it.prefix is not None]
+    assert len(prompted) == 1 and prompted[0].prefix.tolist() == [layout.codec_id(int(c)) for c in codes]
+    refs = {r["id"]: r for r in records(tmp_path / "own" / "tts" / "tts" / "ref.jsonl")}
+    assert refs[cuts[0].id]["prompt"] == str(Path(voice["audio"]).resolve())
+    assert all("prompt" not in r for rid, r in refs.items() if rid != cuts[0].id)
+    # The audio written is the new codes alone.
+    hyp = next(h for h in records(tmp_path / "own" / "tts" / "tts" / "hyp.jsonl") if h["id"] == cuts[0].id)
+    assert len(sf.read(tmp_path / "own" / "tts" / "tts" / hyp["audio"])[0]) == len(hyp["codes"]) * codec.hop_length
+
+    seen.clear()
+    assert main(["infer", str(model_dir), str(tmp_path / "all"), f"--data=tts={manifest}", "--vocoder", str(vocoder_dir),
+                 "--prompt", voice["audio"], "--prompt-text", voice["text"], *SHORT]) == 0
+    items = list(seen.values())
+    whole = [layout.codec_id(int(c)) for c in encode_waves(codec, [wave])[0][0]]  # 0.7 s: under the 3 s limit
+    assert len(items) == len(cuts) and all(it.prefix.tolist() == whole for it in items)
+    # Its transcript comes first: the source holds the prompt text's ids before the text's.
+    said = bundle.tokenizer.encode(voice["text"])
+    assert all(it.source[: len(said)].tolist() == said for it in items)
+    assert all(r["prompt"] == str(Path(voice["audio"]).resolve())
+               for r in records(tmp_path / "all" / "tts" / "tts" / "ref.jsonl"))
+    # Another prompt setting is another run: not into the same folder.
+    assert main(["infer", str(model_dir), str(tmp_path / "all"), f"--data=tts={manifest}", "--vocoder", str(vocoder_dir),
+                 "prompts=false", *SHORT]) == 2
+    assert "differing in prompts" in capsys.readouterr().err
+    seen.clear()
+    assert run(model_dir, tmp_path / "none", {"tts": str(manifest)}, "prompts=false", vocoder=vocoder_dir) == 0
+    assert all(it.prefix is None for it in seen.values())
+    # The prompt stays in the references: the similarity to it is what a prompt should raise.
+    assert "prompt" in {k for r in records(tmp_path / "none" / "tts" / "tts" / "ref.jsonl") for k in r}

@@ -49,3 +49,18 @@ def test_empty_output_still_learns_eos():
 def test_invalid_sequences(output, source, target, message):
     with pytest.raises(ValueError, match=message):
         build_sequence(L, "mt", output, source=source, target=target)
+
+
+def test_a_prefix_is_given_output_and_never_learned():
+    prompt_codes = [L.codec_id(c) for c in (4, 5)]
+    codes = [L.codec_id(c) for c in (0, 15, 3)]
+    seq = build_sequence(L, "tts", Modality.CODEC, source=[1, 2], target=codes, prefix=prompt_codes)
+    assert seq.ids == (1, 2, L.task_id("tts"), *prompt_codes, *codes, L.eos_id)
+    assert seq.prompt_length == 5
+    # The loss covers the new output and eos, not the prompt's codes.
+    assert [i for i, m in enumerate(seq.loss_mask) if m] == [5, 6, 7, 8]
+    assert seq.labels()[:4] == [IGNORE_INDEX] * 4 and seq.labels()[4:8] == [*codes, L.eos_id]
+    inference = build_sequence(L, "tts", Modality.CODEC, source=[1, 2], prefix=prompt_codes)
+    assert inference.ids == seq.ids[:5] and inference.prompt_length == 5 and not any(inference.loss_mask)
+    with pytest.raises(ValueError, match="prefix ids not of the codec output range"):
+        build_sequence(L, "tts", Modality.CODEC, source=[1], target=codes, prefix=[3])

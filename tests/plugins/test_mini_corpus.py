@@ -82,6 +82,16 @@ def test_task_specific_fields(built):
     assert {c.custom["emotion"] for c in cuts(manifests["ser"]["dev"])} == {"neutral", "happy", "sad", "angry"}
     for cut in cuts(manifests["se"]["test"]):
         assert cut.custom["clean"].num_samples == cut.recording.num_samples
+    # Every dev and test tts item has a voice prompt: another utterance of its speaker, with its text.
+    assert not any("prompt" in (c.custom or {}) for c in cuts(manifests["tts"]["train"]))
+    for split in ("dev", "test"):
+        by_audio = {c.recording.sources[0].source: c for c in cuts(manifests["tts"][split])}
+        prompted = [c for c in by_audio.values() if (c.custom or {}).get("prompt")]
+        assert len(prompted) >= len(by_audio) - 1
+        for cut in prompted:
+            other = by_audio[cut.custom["prompt"].sources[0].source]
+            assert other.id != cut.id and other.supervisions[0].speaker == cut.supervisions[0].speaker
+            assert cut.custom["prompt_text"] == other.supervisions[0].text
 
 
 def test_no_utterance_or_sentence_is_in_two_splits(built):

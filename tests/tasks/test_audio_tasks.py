@@ -131,3 +131,65 @@ def test_tts_without_its_judge_reports_wer_unavailable(tmp_path, registry, speec
     report = score_files(registry.task("tts"), ref, hyp, registry, [f"judge_options.model_dir={tmp_path / 'none'}"])
     assert report.metrics["wer"] is None and report.metrics["cer"] is None and report.metrics["mcd"] == 0.0
     assert "no such file or directory" in report.unavailable["wer"]
+
+
+def flite(tmp_path, voice, text, name):
+    import subprocess
+
+    from laura_core.audio import read_audio
+
+    path = tmp_path / f"{name}.wav"
+    subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True)
+    return read_audio(path, RATE)[0]
+
+
+def test_speaker_similarity_tells_voices_apart(tmp_path, registry):
+    pytest.importorskip("resemblyzer")
+    said = {("slt", "a"): "The birch canoe slid on the smooth planks.", ("slt", "b"): "Glue the sheet to the dark blue background.",
+            ("slt", "c"): "It's easy to tell the depth of a well.", ("rms", "c"): "It's easy to tell the depth of a well."}
+    for (voice, k), text in said.items():
+        write_wav(tmp_path / f"{voice}_{k}.wav", flite(tmp_path, voice, text, f"raw_{voice}_{k}"))
+    refs = [{"id": "same", "text": said["slt", "a"], "audio": "slt_a.wav", "prompt": "slt_c.wav"},
+            {"id": "other", "text": said["slt", "a"], "audio": "slt_a.wav", "prompt": "rms_c.wav"}]
+    ref = write_jsonl(tmp_path / "ref.jsonl", refs)
+    hyp = write_jsonl(tmp_path / "hyp.jsonl", [{"id": "same", "audio": "slt_b.wav"}, {"id": "other", "audio": "slt_b.wav"}])
+    judge = registry.create("speaker_judge", "resemblyzer")
+    emb = judge.embed([flite(tmp_path, v, said[v, k], f"x_{v}_{k}") for v, k in said])
+    same_voice, other_voice = float(emb[1] @ emb[2]), float(emb[1] @ emb[3])
+    assert same_voice > other_voice + 0.1, (same_voice, other_voice)  # slt b vs slt c, against slt b vs rms c
+    report = score_files(registry.task("tts"), ref, hyp, registry, ["judge=pocketsphinx"])
+    # sim: both outputs against slt a; sim_prompt: the mean of a same-voice and an other-voice prompt.
+    assert report.metrics["sim"] == pytest.approx(float(emb[1] @ emb[0]), abs=1e-4)
+    assert report.metrics["sim_prompt"] == pytest.approx((same_voice + other_voice) / 2, abs=1e-4)
+    assert report.meta["speaker_judge"].startswith("resemblyzer 0.1.4") and report.meta["sim_prompt_items"] == 2
+    # A missing output has no voice: similarity 0 for it.
+    write_jsonl(tmp_path / "hyp.jsonl", [{"id": "same", "audio": "slt_b.wav"}])
+    half = score_files(registry.task("tts"), ref, tmp_path / "hyp.jsonl", registry, ["judge=pocketsphinx"])
+    assert half.metrics["sim_prompt"] == pytest.approx(same_voice / 2, abs=1e-4)
+    # Without prompts in the references, sim_prompt is unavailable, not 0.
+    write_jsonl(tmp_path / "ref2.jsonl", [{k: v for k, v in r.items() if k != "prompt"} for r in refs])
+    plain = score_files(registry.task("tts"), tmp_path / "ref2.jsonl", hyp, registry, ["judge=pocketsphinx"])
+    assert plain.metrics["sim_prompt"] is None and "prompt" in plain.unavailable["sim_prompt"]
+    broken = score_files(registry.task("tts"), ref, hyp, registry, ["judge=pocketsphinx", "speaker_judge=nope"])
+    assert broken.metrics["sim"] is None and "nope" in broken.unavailable["sim"]
+
+
+def test_dnsmos_rates_clean_speech_above_noisy_speech(tmp_path, registry):
+    pytest.importorskip("speechmos")
+    clean = flite(tmp_path, "slt", "The birch canoe slid on the smooth planks.", "clean")
+    noisy = clean + 0.1 * np.random.default_rng(0).standard_normal(len(clean)).astype(np.float32)
+    judge = registry.create("quality_judge", "dnsmos")
+    (good, bad) = judge.rate([clean, noisy])
+    assert set(good) == {"ovrl", "sig", "bak", "p808"} and all(1.0 <= v <= 5.0 for v in good.values())
+    assert good["bak"] > bad["bak"] + 1.0 and good["ovrl"] > bad["ovrl"] + 0.5, (good, bad)
+    assert judge.rate([np.zeros(RATE, np.float32)]) == [dict.fromkeys(judge.scores, 1.0)]
+    assert judge.identity().startswith("dnsmos P.835 + P.808 (speechmos 0.0.1.1")
+    write_wav(tmp_path / "c.wav", clean)
+    write_wav(tmp_path / "n.wav", noisy)
+    ref = write_jsonl(tmp_path / "ref.jsonl", [{"id": "u", "audio": "c.wav"}])
+    hyp = write_jsonl(tmp_path / "hyp.jsonl", [{"id": "u", "audio": "n.wav"}])
+    report = score_files(registry.task("se"), ref, hyp, registry)
+    assert report.metrics["dnsmos_bak"] == pytest.approx(bad["bak"], abs=1e-4)
+    assert report.meta["quality_judge"] == judge.identity()
+    off = score_files(registry.task("se"), ref, hyp, registry, ["quality_judge=none"])
+    assert off.metrics["dnsmos_ovrl"] is None and off.unavailable["dnsmos_ovrl"] == "quality_judge is none"

@@ -1,6 +1,8 @@
 """TTS: English sentences in one clean voice (flite slt: single-speaker TTS) and in the other voices
 for prompted zero-shot TTS. Those voices are dealt out per split, so dev and test speakers are unseen
-in training; the speaker is in each supervision, to pick prompts by."""
+in training; the speaker is in each supervision, to pick prompts by. Every dev and test utterance has
+a fixed voice prompt (``prompt``, ``prompt_text``): another utterance of its speaker, drawn by the
+corpus seed, so every run and every model is judged on the same pairs (LauraTTS's protocol)."""
 from __future__ import annotations
 
 from laura_core.manifest import SPLITS
@@ -23,4 +25,18 @@ def build(ctx: Context) -> dict[str, list[Utterance]]:
         # round robin: every held-out speaker gets several utterances, one to prompt with, others to say
         out[split] += [spoken_utterance("tts", f"multi-{split}-{i:05d}", text, voices[split][i % len(voices[split])])
                        for i, text in enumerate(multi[split])]
+    for split in ("dev", "test"):
+        add_prompts(out[split], ctx)
     return out
+
+
+def add_prompts(utterances: list[Utterance], ctx: Context) -> None:
+    """Give each utterance another utterance of its speaker as its voice prompt."""
+    by_speaker: dict[str, list[Utterance]] = {}
+    for utt in utterances:
+        by_speaker.setdefault(utt.speaker, []).append(utt)
+    for utt in utterances:
+        others = [o for o in by_speaker[utt.speaker] if o.id != utt.id]
+        if others:
+            prompt = others[int(ctx.rng.integers(len(others)))]
+            utt.custom.update(prompt=prompt.audio, prompt_text=prompt.text)

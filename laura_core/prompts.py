@@ -1,0 +1,56 @@
+"""Voice prompts for zero-shot tts, as LauraTTS: another utterance of the target's speaker, whose
+transcript precedes the text to speak and whose codec tokens the output continues.
+
+A prompt is at most ``seconds`` long. A longer utterance is cut to its first ``seconds`` and then
+gives no text, since its transcript would say more than its audio: training and inference follow
+the same rule, so the model never learns to speak the rest of a prompt's sentence.
+"""
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from laura_core.manifest import CODES
+
+
+@dataclass
+class PromptConfig:
+    prob: float = 0.0  # share of a promptable task's training items given a prompt (0: none)
+    seconds: float = 3.0  # the longest prompt
+
+
+@dataclass(frozen=True)
+class VoicePrompt:
+    codes: tuple[int, ...]  # first-group codec codes
+    text: str | None  # the transcript, where the codes are the whole utterance
+
+
+def crop(codes: Sequence[int], text: str | None, duration: float, seconds: float) -> VoicePrompt:
+    """At most ``seconds`` of an utterance of ``duration`` seconds (``codes`` at any frame rate)."""
+    frames = int(len(codes) * min(1.0, seconds / duration)) if duration > 0 else len(codes)
+    whole = frames >= len(codes)
+    return VoicePrompt(tuple(codes[:frames]), text if whole else None)
+
+
+class PromptPool:
+    """The coded utterances of a manifest by speaker, to draw training prompts from."""
+
+    def __init__(self, cuts: Iterable, seconds: float):
+        self.seconds = seconds
+        self.by_speaker: dict[str, list[tuple[str, tuple[int, ...], str | None, float]]] = defaultdict(list)
+        for cut in cuts:
+            codes = (cut.custom or {}).get(CODES)
+            speaker = cut.supervisions[0].speaker if cut.supervisions else None
+            if codes and speaker:
+                self.by_speaker[speaker].append((cut.id, tuple(codes), cut.supervisions[0].text, cut.duration))
+
+    def draw(self, cut, rng: random.Random) -> VoicePrompt | None:
+        """A prompt from another utterance of ``cut``'s speaker; None where the speaker has none."""
+        speaker = cut.supervisions[0].speaker if cut.supervisions else None
+        others = [entry for entry in self.by_speaker.get(speaker, ()) if entry[0] != cut.id]
+        if not others:
+            return None
+        _, codes, text, duration = others[rng.randrange(len(others))]
+        return crop(codes, text, duration, self.seconds)
