@@ -248,6 +248,9 @@ def cmd_infer(args: argparse.Namespace) -> int:
     progress = (lambda folder, done, total: _progress(f"{folder}: decoded")(done, total)) \
         if sys.stderr.isatty() else None
     for folder in infer(bundle, jobs, args.out, cfg, progress):
+        if not (folder / "hyp.jsonl").is_file():
+            print(f"{folder}: shard {cfg.shard} done; the last shard to finish merges the outputs")
+            continue
         hyps = sum(1 for line in open(folder / "hyp.jsonl", encoding="utf-8") if line.strip())
         refs = folder / "ref.jsonl"
         empty = sum(1 for line in open(refs, encoding="utf-8") if line.strip()) - hyps if refs.is_file() else 0
@@ -550,6 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
                "                         CTC head: weight of the CTC prefix score (text.ctc_pre_beam=256 candidates)\n"
                "  codec.top_k=25         codec outputs sample (codec.temperature, codec.max_new_tokens=750)\n"
                "  max_duration=60        seconds of input per batch\n"
+               "  shard=K/N              decode every N-th record from the K-th: N processes split the manifests\n"
+               "                         into the same OUT; the last to finish merges in manifest order\n"
                "  validation.max_duration=30   longest accepted input, seconds (see `laura validate --help`)\n"
                "  seed=0 device=cpu\n\n"
                "example:\n  laura infer exp/mini/lm/checkpoints/step_00000300 exp/mini/decode "

@@ -18,6 +18,7 @@ import dataclasses
 import itertools
 import json
 import os
+import shutil
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from laura_core.registry import Registry
 
 INFO_FILE, PARTIAL_FILE, WAV_DIR = "infer.json", "hyp.partial.jsonl", "wav"
+SHARD_FILE = "hyp.shard.jsonl"  # a finished shard's outputs (shard=K/N), merged when every shard has one
 
 
 @dataclass
@@ -64,6 +66,18 @@ class InferConfig:
     prompt: str = ""
     prompt_text: str = ""
     prompt_seconds: float = 3.0
+    # "K/N": decode every N-th record from the K-th (0-based), so N processes (a SLURM array, several
+    # machines on a shared disk) split a manifest; the last shard to finish merges them in manifest order.
+    shard: str = ""
+
+
+def parse_shard(shard: str) -> tuple[int, int] | None:
+    if not shard:
+        return None
+    k, sep, n = shard.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and int(k) < int(n)):
+        raise ConfigError(f"shard={shard!r}: expected K/N with 0 <= K < N, e.g. shard=0/4")
+    return int(k), int(n)
 
 
 @dataclass
@@ -146,7 +160,10 @@ def infer(bundle: InferenceModel, jobs: Sequence[tuple[str, str]], out_dir: str 
     for part in (model, bundle.vocoder, bundle.codec):
         if part is not None:
             part.to(device)
-    with output_lock(out_dir, "laura infer"):  # one run writes a folder
+    shard = parse_shard(cfg.shard)
+    # One run writes a folder; the shards of a split run side by side, each holding its own lock.
+    lock = Path(out_dir) / ".shards" / f"{shard[0]}-of-{shard[1]}" if shard else out_dir
+    with output_lock(lock, "laura infer"):
         for name, manifest in jobs:
             folder = Path(out_dir) / name / split_name(manifest)
             _run(bundle, bundle.tasks[name], manifest, folder, cfg, progress)
@@ -182,10 +199,15 @@ def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: I
     if (folder / "hyp.jsonl").is_file():  # finished by an earlier run with the same model and options
         return
     cuts, labelled = _valid_cuts(manifest, task, cfg.validation)
-    done = read_partial_jsonl(folder / PARTIAL_FILE)
-    todo = [cut for cut in cuts if cut.id not in done]
+    shard = parse_shard(cfg.shard)
+    work, mine = folder, cuts
+    if shard:
+        work, mine = folder / "shards" / f"{shard[0]}-of-{shard[1]}", cuts[shard[0]::shard[1]]
+        work.mkdir(parents=True, exist_ok=True)
+    done = read_partial_jsonl(work / (SHARD_FILE if (work / SHARD_FILE).is_file() else PARTIAL_FILE))
+    todo = [cut for cut in mine if cut.id not in done]
     if todo:
-        with open(folder / PARTIAL_FILE, "a", encoding="utf-8") as partial:
+        with open(work / PARTIAL_FILE, "a", encoding="utf-8") as partial:
             for batch in duration_batches(todo, cfg.max_duration):
                 for record in _decode_batch(bundle, task, batch, folder, options, cfg.seed, _prompts(bundle, task, batch, cfg)):
                     partial.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -193,7 +215,16 @@ def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: I
                 partial.flush()
                 os.fsync(partial.fileno())
                 if progress:
-                    progress(str(folder), len(done), len(cuts))
+                    progress(str(folder), len(done), len(mine))
+    if shard:
+        if (work / PARTIAL_FILE).is_file():
+            (work / PARTIAL_FILE).replace(work / SHARD_FILE)  # this shard is whole
+        elif not (work / SHARD_FILE).is_file():
+            (work / SHARD_FILE).touch()  # more shards than records: nothing was this one's
+        parts = [folder / "shards" / f"{i}-of-{shard[1]}" / SHARD_FILE for i in range(shard[1])]
+        if not all(part.is_file() for part in parts):
+            return  # another shard merges
+        done = {rid: record for part in parts for rid, record in read_partial_jsonl(part).items()}
     if labelled:
         refs = []
         for cut in cuts:
@@ -207,6 +238,8 @@ def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: I
     hyps = [done[cut.id] for cut in cuts if all(done[cut.id].get(f.name) is not None for f in task.hyp_fields)]
     write_jsonl(folder / "hyp.jsonl", hyps)
     (folder / PARTIAL_FILE).unlink(missing_ok=True)
+    if shard:
+        shutil.rmtree(folder / "shards", ignore_errors=True)
 
 
 def _valid_cuts(manifest: str, task: Task, options: ValidationOptions) -> tuple[list, bool]:
@@ -238,17 +271,19 @@ def _prompts(bundle: InferenceModel, task: Task, cuts: list, cfg: InferConfig) -
     records = [cut_to_record(cut) for cut in cuts]
     wanted = [(cfg.prompt, cfg.prompt_text) if cfg.prompt else
               (r.get(task.prompt_field) or "", r.get(f"{task.prompt_field}_text")) for r in records]
-    codec, out = bundle.codec, []
+    codec, out, coded = bundle.codec, [], {}
     for (path, text), record in zip(wanted, records):
         if not path:
             out.append(None)
             continue
-        try:
-            wave = read_audio(path, codec.sample_rate)[0]
-        except Exception as e:  # soundfile and the resampler raise several types
-            raise DataError(f"record {record['id']!r}, field {task.prompt_field!r}: cannot read {path} ({e})") from None
-        codes = encode_waves(codec, [wave], str(bundle.model.device))[0][0]
-        out.append(crop(codes.tolist(), text or None, len(wave) / codec.sample_rate, cfg.prompt_seconds))
+        if path not in coded:  # one prompt for every record is coded once
+            try:
+                wave = read_audio(path, codec.sample_rate)[0]
+            except Exception as e:  # soundfile and the resampler raise several types
+                raise DataError(f"record {record['id']!r}, field {task.prompt_field!r}: cannot read {path} ({e})") from None
+            coded[path] = (encode_waves(codec, [wave], str(bundle.model.device))[0][0].tolist(), len(wave) / codec.sample_rate)
+        codes, seconds = coded[path]
+        out.append(crop(codes, text or None, seconds, cfg.prompt_seconds))
     return out
 
 

@@ -54,3 +54,24 @@ class PromptPool:
             return None
         _, codes, text, duration = others[rng.randrange(len(others))]
         return crop(codes, text, duration, self.seconds)
+
+
+def pair_prompts(cuts: Sequence, seed: int = 0, field: str = "prompt") -> list:
+    """The cuts with a fixed voice prompt each (``field``: another cut's recording of the same speaker,
+    ``<field>_text``: its transcript), drawn by ``seed``, so that every run and model is judged on the
+    same pairs (LauraTTS's protocol: same speaker, another utterance). A cut whose speaker has no other
+    utterance gets none."""
+    by_speaker: dict[str, list] = defaultdict(list)
+    for cut in cuts:
+        if cut.supervisions and cut.supervisions[0].speaker:
+            by_speaker[cut.supervisions[0].speaker].append(cut)
+    rng = random.Random(seed)
+    out = []
+    for cut in sorted(cuts, key=lambda c: c.id):
+        speaker = cut.supervisions[0].speaker if cut.supervisions else None
+        others = sorted((o for o in by_speaker.get(speaker, ()) if o.id != cut.id), key=lambda c: c.id)
+        if others:
+            other = others[rng.randrange(len(others))]
+            cut = cut.with_custom(field, other.recording).with_custom(f"{field}_text", other.supervisions[0].text)
+        out.append(cut)
+    return out

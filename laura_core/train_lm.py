@@ -144,7 +144,8 @@ class LanguageModelKind:
                     hyps = self._voiced(task, picked, Path(tmp) / name)
                 pairs = [Pair(rid, ref, hyp) if hyp is not None else Pair(rid, ref, task.missing_hypothesis(ref), True)
                          for (rid, _, ref), hyp in zip(picked, hyps)]
-                score = task.score(pairs, task.Options(), self.registry)
+                with torch.autocast(self.model.device.type, enabled=False):  # judges run in their own precision
+                    score = task.score(pairs, task.Options(), self.registry)
                 values.update({f"{name}/{k}": v for k, v in score.metrics.items()})  # None: unavailable, logged so
         return values
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from laura_core import hookimpl
 from laura_core.errors import ConfigError
@@ -36,6 +37,11 @@ class ResemblyzerJudge:
         return f"resemblyzer {version('resemblyzer')} (GE2E speaker encoder, pretrained.pt sha256 {self._hash})"
 
     def embed(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        # Its own precision, whatever the caller's: validation during bf16 training runs under autocast.
+        with torch.inference_mode(), torch.autocast("cpu", enabled=False):
+            return self._embed(waves)
+
+    def _embed(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         out = []
         for wave in waves:
             wave = np.asarray(wave, dtype=np.float32)

@@ -9,7 +9,9 @@ Splits as for LibriSpeech: ``train`` <- every ``train-*`` part present (or ``tra
 ``dev`` <- dev-clean; ``test`` <- test-clean; ``dev_other``/``test_other`` when present.
 The text is the corpus's original text by default (``text=normalized`` picks its normalized
 text: numbers and abbreviations spelled out); language ``en``; speaker = the reader id. Utterances
-lhotse's recipe excludes (files known to be corrupt) are listed in the report.
+lhotse's recipe excludes (files known to be corrupt) are listed in the report. Every dev and test
+utterance gets a voice prompt for zero-shot tts: ``prompt`` (another utterance of its reader, drawn
+with a fixed seed) and ``prompt_text``.
 """
 from __future__ import annotations
 
@@ -55,7 +57,8 @@ class LibriTTS(CorpusPreparer):
         for part, split in parts.items():
             add_recipe_part(out, "tts", split, manifests[part], expected[part], "en",
                             dropped="left out by lhotse.recipes.prepare_libritts", text=text)
-        return out.write(dst)
+        # Zero-shot tts: every evaluation utterance gets a fixed prompt of its reader (LauraTTS's protocol).
+        return out.write(dst, prompted={"tts": [split for split in parts.values() if split != "train"]})
 
 
 def utterances(part: Path) -> dict[str, Where]:

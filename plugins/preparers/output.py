@@ -9,7 +9,7 @@ import json
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from lhotse import Recording
 from lhotse.cut import Cut
@@ -17,6 +17,7 @@ from lhotse.cut import Cut
 from laura_core.errors import DataError
 from laura_core.io import atomic_write_bytes, write_json
 from laura_core.manifest import SPLITS
+from laura_core.prompts import pair_prompts
 from laura_plugins.preparers.sources import Where
 
 log = logging.getLogger(__name__)
@@ -39,17 +40,20 @@ class Manifests:
     def skip(self, task: str, split: str, where: Where, reason: str) -> None:
         self._skipped[task].append({"split": split, "where": str(where), "reason": reason})
 
-    def write(self, dst: Path) -> dict[str, dict[str, Path]]:
-        """Write every task's splits, each sorted by cut id so that a re-run writes the same bytes."""
+    def write(self, dst: Path, prompted: dict[str, Sequence[str]] | None = None) -> dict[str, dict[str, Path]]:
+        """Write every task's splits, each sorted by cut id so that a re-run writes the same bytes.
+        ``prompted``: task -> the splits whose cuts get a fixed voice prompt (``pair_prompts``)."""
         for task in self._cuts:
             self._check(task)
         written = {}
         for task, splits in self._cuts.items():
             folder = Path(dst) / task
-            written[task] = {
-                split: write_cuts(folder / f"{split}.jsonl.gz", sorted((c for c, _ in cuts), key=lambda c: c.id))
-                for split, cuts in sorted(splits.items(), key=lambda kv: split_order(kv[0]))
-            }
+            written[task] = {}
+            for split, cuts in sorted(splits.items(), key=lambda kv: split_order(kv[0])):
+                ordered = sorted((c for c, _ in cuts), key=lambda c: c.id)
+                if split in (prompted or {}).get(task, ()):
+                    ordered = pair_prompts(ordered)
+                written[task][split] = write_cuts(folder / f"{split}.jsonl.gz", ordered)
             write_json(folder / REPORT, self._report(task))
             if self._skipped[task]:
                 log.warning("%s %s: left out %d record(s), listed in %s", self.corpus, task,

@@ -1,5 +1,7 @@
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -258,3 +260,28 @@ def test_tts_speaks_in_the_voice_of_a_prompt(setup, model_dir, vocoder_dir, regi
     assert all(it.prefix is None for it in seen.values())
     # The prompt stays in the references: the similarity to it is what a prompt should raise.
     assert "prompt" in {k for r in records(tmp_path / "none" / "tts" / "tts" / "ref.jsonl") for k in r}
+
+
+def test_shards_split_a_manifest_and_the_last_merges_in_order(setup, model_dir, registry, tmp_path, capsys):
+    data = {"asr": manifests(setup)["asr"], "mt": manifests(setup)["mt"]}
+    assert run(model_dir, tmp_path / "whole", data) == 0
+    out = tmp_path / "split"
+    for k in (1, 0):  # any order
+        assert run(model_dir, out, data, f"shard={k}/2") == 0
+        for task in data:
+            folder = out / task / split_name(data[task])
+            assert (folder / "hyp.jsonl").is_file() == (k == 0), (k, task)  # only the last shard merges
+    for task in data:
+        name = split_name(data[task])
+        for file in ("hyp.jsonl", "ref.jsonl"):
+            assert (out / task / name / file).read_text() == (tmp_path / "whole" / task / name / file).read_text()
+        assert not (out / task / name / "shards").exists()
+    # Three shards side by side: each holds its own lock, none waits for another.
+    procs = [subprocess.Popen([sys.executable, "-m", "laura_core", "infer", str(model_dir), str(tmp_path / "three"),
+                               f"--data=mt={data['mt']}", *SHORT, f"shard={k}/3"], stderr=subprocess.PIPE, text=True)
+             for k in range(3)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0], [p.stderr.read() for p in procs]
+    merged = tmp_path / "three" / "mt" / split_name(data["mt"]) / "hyp.jsonl"
+    assert merged.read_text() == (tmp_path / "whole" / "mt" / split_name(data["mt"]) / "hyp.jsonl").read_text()
+    assert main(["infer", str(model_dir), str(tmp_path / "bad"), f"--data=mt={data['mt']}", "shard=2/2"]) == 2
+    assert "expected K/N with 0 <= K < N" in capsys.readouterr().err

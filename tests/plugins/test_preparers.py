@@ -178,6 +178,23 @@ def test_libritts(tmp_path, text):
     assert skip["reason"] == "left out by lhotse.recipes.prepare_libritts"
 
 
+def test_libritts_gives_each_test_utterance_a_prompt_of_its_reader(tmp_path):
+    src = write_libritts(tmp_path / "LibriTTS")
+    folder = src / "test-clean" / "1089" / "134686"
+    write_audio(folder / "1089_134686_000002_000000.wav", 0.7, 24000)
+    for name in ("1089_134686.trans.tsv", "1089_134686.book.tsv"):
+        with open(folder / name, "a") as f:
+            f.write("1089_134686_000002_000000\tStuff it into you.\tStuff it into you." + ("\ttrue\t1.0" if "book" in name else "") + "\n")
+    paths = prepare("libritts", src, tmp_path / "out")
+    cuts = load(paths["tts"]["test"])
+    a, b = cuts["1089_134686_000001_000001"], cuts["1089_134686_000002_000000"]
+    assert a.custom["prompt"].sources[0].source == b.recording.sources[0].source and a.custom["prompt_text"] == "Stuff it into you."
+    assert b.custom["prompt"].sources[0].source == a.recording.sources[0].source
+    assert not any(c.custom for c in load(paths["tts"]["train"]).values())  # training draws its own
+    again = prepare("libritts", src, tmp_path / "again")
+    assert paths["tts"]["test"].read_bytes() == again["tts"]["test"].read_bytes()
+
+
 def test_libritts_bad_transcript_line_and_option(tmp_path):
     src = write_libritts(tmp_path / "LibriTTS")
     trans = src / "test-clean/1089/134686/1089_134686.trans.tsv"

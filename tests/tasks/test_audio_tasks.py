@@ -154,7 +154,12 @@ def test_speaker_similarity_tells_voices_apart(tmp_path, registry):
     ref = write_jsonl(tmp_path / "ref.jsonl", refs)
     hyp = write_jsonl(tmp_path / "hyp.jsonl", [{"id": "same", "audio": "slt_b.wav"}, {"id": "other", "audio": "slt_b.wav"}])
     judge = registry.create("speaker_judge", "resemblyzer")
-    emb = judge.embed([flite(tmp_path, v, said[v, k], f"x_{v}_{k}") for v, k in said])
+    waves = [flite(tmp_path, v, said[v, k], f"x_{v}_{k}") for v, k in said]
+    emb = judge.embed(waves)
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as in validation during bf16 training
+        assert np.allclose(judge.embed(waves[:1]), emb[:1], atol=1e-6)
     same_voice, other_voice = float(emb[1] @ emb[2]), float(emb[1] @ emb[3])
     assert same_voice > other_voice + 0.1, (same_voice, other_voice)  # slt b vs slt c, against slt b vs rms c
     report = score_files(registry.task("tts"), ref, hyp, registry, ["judge=pocketsphinx"])
