@@ -25,6 +25,7 @@ CODED=data/mini_coded   # the tts and se manifests with their targets' codec cod
 EXP=${EXP:-exp/mini}
 STEPS=${STEPS:-1600}
 VALID_EVERY=${VALID_EVERY:-$STEPS}  # validation with decoded dev items (the curves' points); the demo: once, at the end
+VALID_DECODE=${VALID_DECODE:-$([ "${SETTING:-demo}" = long ] && echo 40 || echo 20)}  # dev items decoded per task
 VOCODER_STEPS=${VOCODER_STEPS:-300}
 CODEC_STEPS=${CODEC_STEPS:-5000}
 SETTING=${SETTING:-demo}
@@ -81,7 +82,7 @@ rm -rf "$EXP/lm"
 lm_start=$SECONDS
 "$BIN/laura" train egs/mini/conf/lauragpt.yaml exp_dir="$EXP/lm" codec.path="$codec" valid_vocoder="$vocoder" \
   tokenizer.options.model="$EXP/tokenizer/tokenizer.model" max_steps="$STEPS" valid_every="$VALID_EVERY" \
-  save_every="$VALID_EVERY"
+  save_every="$VALID_EVERY" valid_decode="$VALID_DECODE"
 "$BIN/laura" curves "$EXP/lm"
 
 stage "7. decode every test set and score them"
