@@ -148,8 +148,12 @@ def make_sampler(cuts: "CutSet", cfg: DataConfig, world_size: int = 1, rank: int
         sampler = DynamicCutSampler(cuts, max_duration=cfg.max_duration, shuffle=cfg.shuffle, seed=cfg.seed,
                                     world_size=1, rank=0)
     else:
-        sampler = DynamicBucketingSampler(cuts, max_duration=cfg.max_duration, num_buckets=cfg.num_buckets,
-                                          shuffle=cfg.shuffle, seed=cfg.seed, world_size=1, rank=0)
+        try:
+            sampler = DynamicBucketingSampler(cuts, max_duration=cfg.max_duration, num_buckets=cfg.num_buckets,
+                                              shuffle=cfg.shuffle, seed=cfg.seed, world_size=1, rank=0)
+        except AssertionError as e:  # lhotse's check that there are more cuts than buckets
+            raise ConfigError(f"num_buckets={cfg.num_buckets}: {e} (set data.num_buckets / valid.num_buckets "
+                              f"lower; 1 batches without buckets)") from None
     return MeteredSampler(sampler, world_size=world_size, rank=rank)
 
 

@@ -3,6 +3,7 @@
 #   java      - pycocoevalcap's PTB tokenizer and METEOR (audio captioning scores)
 #   espeak-ng - speech synthesis for the demo data and the mini corpus
 #   g++       - builds the qwen2 backbone's fused CPU decode step on first use
+#   python3-dev - Python's headers, for the wheels that build from source (webrtcvad, under Resemblyzer)
 #   the mini corpus material (laura prepare mini; Debian main):
 #     asterisk-core-sounds-{en,es,fr}(-g722) - recorded telephone prompts and their transcripts
 #     fillets-ng-data(-cs,-nl)               - game dialogue: lines, translations, Czech and Dutch voices
@@ -14,6 +15,8 @@ need=()
 command -v java >/dev/null || need+=(default-jre-headless)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v g++ >/dev/null || need+=(g++)
+"${PYTHON:-python3}" -c 'import os, sys, sysconfig; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || need+=(python3-dev)
 mini=(
   asterisk-core-sounds-en asterisk-core-sounds-en-g722 asterisk-core-sounds-es asterisk-core-sounds-es-g722
   asterisk-core-sounds-fr asterisk-core-sounds-fr-g722 fillets-ng-data fillets-ng-data-cs fillets-ng-data-nl

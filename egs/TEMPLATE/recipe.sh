@@ -15,6 +15,7 @@
 #                              5 train  6 average  7 infer (test)  8 score, RESULTS.md
 #   --corpus NAME --root DIR   the real corpus at DIR (NAME: a preparer; default the recipe's REAL_CORPUS);
 #                              default: the mini corpus (`laura prepare mini`), built here, this task's slice
+#                              --corpus prepared --data DIR: manifests already in DIR/<task>/<split>.jsonl.gz
 #   --prepare-opts "k=v ..."   options of the corpus's preparer
 #   --conf YAML                training config (default: $RECIPE/conf/mini.yaml, or gpu.yaml for a real corpus)
 #   --exp DIR --data DIR       experiment and manifest folders (default exp/<recipe>/<corpus>, data/<corpus>)
@@ -26,7 +27,8 @@
 #   --launcher local|slurm     slurm: the training stage is submitted with egs/TEMPLATE/slurm.sh
 #   --average N                checkpoints averaged for decoding (default 2)
 # environment: BIN (the laura install, default .venv/bin), DECODE (`laura infer` options, e.g.
-#   text.ctc_weight=0.8), SCORING (`laura score` options, e.g. tts.judge=pocketsphinx), VOCODER_STEPS
+#   text.ctc_weight=0.8), SCORING (`laura score` options, e.g. tts.judge=pocketsphinx), VOCODER_STEPS and
+#   VOCODER_OPTS (steps and overrides of the vocoder trained where none fits)
 set -euo pipefail
 declare -A TASK_DATA 2>/dev/null || true  # a recipe may have filled it already
 
@@ -65,7 +67,7 @@ recipe_parse() {  # the options above -> variables (stage, corpus, exp, data, ..
   done
   name=$(basename "$RECIPE")
   if [ -z "$corpus" ]; then if [ -n "$root" ]; then corpus=$REAL_CORPUS; else corpus=mini; fi; fi
-  [ "$corpus" = mini ] || [ -n "$root" ] || { echo "$0: --corpus $corpus needs --root DIR" >&2; exit 2; }
+  case "$corpus" in mini|prepared) ;; *) [ -n "$root" ] || { echo "$0: --corpus $corpus needs --root DIR" >&2; exit 2; } ;; esac
   if [ -z "$conf" ]; then if [ "$corpus" = mini ]; then conf=${MINI_CONF:-$RECIPE/conf/mini.yaml}; else conf=$RECIPE/conf/gpu.yaml; fi; fi
   exp=${exp:-exp/$name/$corpus}
   data=${data:-data/$corpus}
@@ -94,8 +96,11 @@ launch_train() {  # laura train ARGS..., on one process, through torchrun, or as
 
 prepare_corpus() {  # the corpus's manifests into $data
   # shellcheck disable=SC2086  # the options are words
-  if [ "$corpus" = mini ]; then "$BIN/laura" prepare mini "$data"
-  else "$BIN/laura" prepare "$corpus" "$root" "$data" $prepare_opts; fi
+  case "$corpus" in
+    mini) "$BIN/laura" prepare mini "$data" ;;
+    prepared) echo "manifests prepared before, in $data" ;;
+    *) "$BIN/laura" prepare "$corpus" "$root" "$data" $prepare_opts ;;
+  esac
 }
 
 validate_tasks() {  # every split of every task in TASKS
@@ -135,9 +140,11 @@ recipe_main() {  # the stages of a LauraGPT recipe
     if [ "$vocoder" = "$exp/vocoder/checkpoints/last" ]; then
       local joined; joined=$(IFS=,; echo "${voc_data[*]}")
       local joined_valid; joined_valid=$(IFS=,; echo "${voc_valid[*]}")
+      # shellcheck disable=SC2086  # VOCODER_OPTS holds words
       "$BIN/laura" train egs/mini/conf/vocoder_tiny.yaml exp_dir="$exp/vocoder" codec.path="$codec" resume=true \
         tokenizer.options.model="$exp/tokenizer/tokenizer.model" "data.tasks=[$joined]" "valid.tasks=[$joined_valid]" \
-        max_steps="${VOCODER_STEPS:-300}" valid_every="${VOCODER_STEPS:-300}" save_every="${VOCODER_STEPS:-300}" log_every=100
+        max_steps="${VOCODER_STEPS:-300}" valid_every="${VOCODER_STEPS:-300}" save_every="${VOCODER_STEPS:-300}" log_every=100 \
+        ${VOCODER_OPTS:-}
       ln -sfn "$(basename "$(ls -d "$exp"/vocoder/checkpoints/step_* | tail -n 1)")" "$exp/vocoder/checkpoints/last"
     fi
   fi

@@ -52,7 +52,7 @@ if stage_on 6; then say "6 train the vocoder"
   "$BIN/laura" tokenizer train --data "tts=$data/tts/train.jsonl.gz" --vocab-size "$vocab" --out "$exp/tokenizer" byte_fallback=true
   "$BIN/laura" train egs/mini/conf/vocoder_tiny.yaml exp_dir="$exp/vocoder" codec.path="$exp/release" resume=true \
     tokenizer.options.model="$exp/tokenizer/tokenizer.model" "data.tasks=[$(IFS=,; echo "${voc[*]}")]" \
-    "valid.tasks=[$(IFS=,; echo "${voc_valid[*]}")]" max_steps="${VOCODER_STEPS:-2000}" log_every=100
+    "valid.tasks=[$(IFS=,; echo "${voc_valid[*]}")]" max_steps="${VOCODER_STEPS:-2000}" log_every=100 ${VOCODER_OPTS:-}
   ln -sfn "$(basename "$(ls -d "$exp"/vocoder/checkpoints/step_* | tail -n 1)")" "$exp/vocoder/checkpoints/last"
 fi
 if stage_on 7; then say "7 resynthesise the test speech and score it"

@@ -3,12 +3,12 @@
 # Default: the mini corpus's slices, on CPU (conf/mini.yaml), end to end:  egs/lauragpt/run.sh
 # Real corpora: prepare each task's corpus with its recipe's stage 1 into one folder (e.g.
 #   egs/asr/run.sh --corpus librispeech --root R --data data/paper --stop-stage 1, and so on),
-# then: egs/lauragpt/run.sh --corpus paper --root data/paper --data data/paper --stage 2.
+# then: egs/lauragpt/run.sh --corpus prepared --data data/paper (conf/gpu.yaml; conf/paper.yaml for many GPUs).
 # Several nodes: --nnodes N --node-rank R --master-addr HOST (each node runs the same command),
 # or --launcher slurm.
 # Stages, options and resuming: egs/TEMPLATE/recipe.sh (egs/lauragpt/run.sh --help). Writes exp/lauragpt/<corpus>/RESULTS.md.
 TASKS=(asr s2tt tts mt se aac ser slu)
-REAL_CORPUS=paper
+REAL_CORPUS=prepared
 PREPARE_OPTS=""
 VOCAB=1024
 DECODE=${DECODE-text.ctc_weight=0.8}  # asr decodes jointly with the CTC head (laura infer --help)

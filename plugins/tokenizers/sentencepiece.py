@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import re
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -18,6 +21,8 @@ from laura_core import hookimpl
 from laura_core.errors import ConfigError, DataError
 from laura_core.interfaces import Tokenizer
 from laura_core.io import atomic_write_bytes, atomic_write_text
+
+log = logging.getLogger(__name__)
 
 MODEL_FILE = "tokenizer.model"
 SUMMARY_FILE = "tokenizer.yaml"
@@ -106,12 +111,24 @@ class SentencePieceTokenizer(Tokenizer):
         spm.set_random_generator_seed(seed)
         try:
             spm.SentencePieceTrainer.train(sentence_iterator=iter(feed), model_writer=model, **settings)
-        except RuntimeError:
+        except RuntimeError as e:
             if feed.error is not None:  # the trainer reports it as a bare RuntimeError
                 raise feed.error from None
-            if feed.count == 0:
+            needed = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", str(e))
+            if needed:
+                raise ConfigError(f"sentencepiece training: vocab size {needed.group(1)} is below the {needed.group(2)} "
+                                  f"pieces the text's characters need{' (256 of them bytes)' if byte_fallback else ''}: "
+                                  f"raise --vocab-size") from None
+            if feed.count == 0 and not byte_fallback:
                 raise DataError("sentencepiece training: no training text (every sentence is empty)") from None
-            raise
+            if feed.count:
+                raise
+            # Tasks without any text (se alone) still need a text range: a byte-level tokenizer, pieces
+            # for lowercase letters and digits, every other character spelt in bytes.
+            log.warning("sentencepiece training: no training text; a byte-level tokenizer")
+            feed = _Feed([" ".join(string.ascii_lowercase + string.digits)])
+            model = io.BytesIO()
+            spm.SentencePieceTrainer.train(sentence_iterator=iter(feed), model_writer=model, **settings)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         path = atomic_write_bytes(out / MODEL_FILE, model.getvalue())

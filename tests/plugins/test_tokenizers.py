@@ -158,6 +158,21 @@ def test_sentencepiece_training_without_text_is_an_error(tmp_path):
     assert not (tmp_path / "tokenizer.model").exists()
 
 
+def test_a_vocabulary_too_small_for_the_characters_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"vocab size 260 is below the \d+ pieces the text's characters need "
+                                          r"\(256 of them bytes\): raise --vocab-size"):
+        SentencePieceTokenizer.train(SENTENCES, tmp_path, vocab_size=260, byte_fallback=True)
+
+
+def test_without_text_byte_fallback_gives_a_byte_level_tokenizer(tmp_path):
+    """Tasks with no text at all (se alone) still need a text range."""
+    path = SentencePieceTokenizer.train(["", " "], tmp_path, vocab_size=400, byte_fallback=True)
+    tok = SentencePieceTokenizer(SentencePieceConfig(model=str(path)))
+    assert 256 < tok.vocab_size <= 400
+    for text in ("Hello, world 42!", "Smørrebrød 日本"):
+        assert 0 not in tok.encode(text) and tok.decode(tok.encode(text)) == text
+
+
 def test_sentencepiece_training_keeps_the_readers_error(tmp_path):
     path = write_jsonl(tmp_path / "train.jsonl", [{"text": "hello there"}, {"id": "u2"}])
     with pytest.raises(DataError, match=r"train\.jsonl:2: no text in field\(s\) text"):
