@@ -33,6 +33,7 @@ set -euo pipefail
 declare -A TASK_DATA 2>/dev/null || true  # a recipe may have filled it already
 
 recipe_parse() {  # the options above -> variables (stage, corpus, exp, data, ...)
+  given="$*"  # for RESULTS.md: the command as run
   local root_dir; root_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
   cd "$root_dir"
   BIN=${BIN:-.venv/bin}
@@ -178,7 +179,7 @@ recipe_main() {  # the stages of a LauraGPT recipe
     "$BIN/laura" score --dir "$exp/decode" ${SCORING:-} > "$exp/decode/scores.txt"
     "$BIN/python" egs/TEMPLATE/results.py "$exp/decode/results.json" --out "$exp/RESULTS.md" --recipe "$name" \
       --corpus "$corpus${root:+ at $root}" --conf "$conf" --minutes "$(((SECONDS - start) / 60))" \
-      --command "$0 --corpus $corpus${root:+ --root $root} --conf $conf ${overrides[*]}"
+      --command "$0 $given"
     cat "$exp/RESULTS.md"
   fi
 }

@@ -77,6 +77,6 @@ fi
 if stage_on 8; then say "8 RESULTS.md"
   "$BIN/python" egs/TEMPLATE/results.py "$exp/decode/results.json" --out "$exp/RESULTS.md" --recipe codec \
     --corpus "$corpus${root:+ at $root}" --conf "$conf" --minutes "$(((SECONDS - start) / 60))" \
-    --command "$0 --corpus $corpus${root:+ --root $root} --conf $conf ${overrides[*]}"
+    --command "$0 $given"
   cat "$exp/RESULTS.md"
 fi

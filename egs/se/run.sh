@@ -6,7 +6,7 @@
 TASKS=(se)
 REAL_CORPUS=voicebank_demand
 PREPARE_OPTS=""
-VOCAB=256
+VOCAB=512
 RECIPE=egs/se
 source "$(dirname "$0")/../TEMPLATE/recipe.sh"
 recipe_main "$@"

@@ -6,7 +6,7 @@
 TASKS=(ser)
 REAL_CORPUS=meld
 PREPARE_OPTS=""
-VOCAB=256
+VOCAB=512
 RECIPE=egs/ser
 source "$(dirname "$0")/../TEMPLATE/recipe.sh"
 recipe_main "$@"
