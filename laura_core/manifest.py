@@ -34,6 +34,30 @@ CODES = "codes"  # custom field with the target audio's first-group codec codes
 CODEC = "codec"  # custom field with the identity of the codec that made them
 
 
+def audio_cut(recording, text: str | None = None, language: str | None = None,
+              speaker: str | None = None, **custom: Any):
+    """A cut spanning the whole ``recording``, laid out as above; its id is the recording's."""
+    from lhotse import SupervisionSegment
+
+    cut = recording.to_cut()
+    cut.supervisions = [SupervisionSegment(
+        id=cut.id, recording_id=recording.id, start=0.0, duration=recording.duration, channel=cut.channel,
+        text=text, language=language, speaker=speaker,
+    )]
+    cut.custom = custom or None
+    return cut
+
+
+def text_cut(id: str, text: str, language: str | None = None, **custom: Any):
+    """A cut without audio (mt, tts); its duration estimates reading time, only to batch it with audio."""
+    from lhotse import SupervisionSegment
+    from lhotse.cut import MonoCut
+
+    duration = len(text) / CHARS_PER_SECOND
+    supervision = SupervisionSegment(id=id, recording_id=id, start=0.0, duration=duration, text=text, language=language)
+    return MonoCut(id=id, start=0.0, duration=duration, channel=0, supervisions=[supervision], custom=custom or None)
+
+
 def cut_to_record(cut) -> dict[str, Any]:
     """The task record of a cut: id, audio (path), text, language, speaker and every custom field
     (recordings as paths)."""

@@ -4,6 +4,7 @@
 #   espeak-ng - speech synthesis for the demo data and the mini corpus
 #   g++       - builds the qwen2 backbone's fused CPU decode step on first use
 #   python3-dev - Python's headers, for the wheels that build from source (webrtcvad, under Resemblyzer)
+#   chromium  - the headless browser that the web page's tests drive (Playwright, with this executable)
 #   the mini corpus material (laura prepare mini; Debian main):
 #     asterisk-core-sounds-{en,es,fr}(-g722) - recorded telephone prompts and their transcripts
 #     fillets-ng-data(-cs,-nl)               - game dialogue: lines, translations, Czech and Dutch voices
@@ -15,6 +16,7 @@ need=()
 command -v java >/dev/null || need+=(default-jre-headless)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v g++ >/dev/null || need+=(g++)
+command -v chromium >/dev/null || need+=(chromium)
 "${PYTHON:-python3}" -c 'import os, sys, sysconfig; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || need+=(python3-dev)
 mini=(

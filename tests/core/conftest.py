@@ -18,10 +18,13 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, registry) -> Path:
+    return make_setup(tmp_path_factory.mktemp("train"), registry)
+
+
+def make_setup(root: Path, registry) -> Path:
     """A training YAML over asr (audio -> text), mt (text -> text) and tts (text -> codec) cuts of
     tones and noise, with a tiny SentencePiece tokenizer, the tiny model and a tiny codec, whose codes
     ``laura codec encode`` attached to the tts cuts."""
-    root = tmp_path_factory.mktemp("train")
     rng = np.random.default_rng(0)
     cuts: dict[str, list] = {"asr": [], "mt": [], "tts": []}
     for i, text in enumerate(SENTENCES):
@@ -66,13 +69,17 @@ def manifests(setup: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def vocoder_dir(setup, tmp_path_factory) -> Path:
+    return make_vocoder(setup, tmp_path_factory.mktemp("voc"))
+
+
+def make_vocoder(setup: Path, exp_dir: Path) -> Path:
     """A onestep vocoder trained for two steps against ``setup``'s codec, with its tokenizer."""
     from laura_core.train import train
     from laura_core.train_config import load_train_config
 
     values = yaml.safe_load(setup.read_text())
     return train(load_train_config(None, [
-        "kind=vocoder", f"exp_dir={tmp_path_factory.mktemp('voc')}", f"codec.path={values['codec']['path']}",
+        "kind=vocoder", f"exp_dir={exp_dir}", f"codec.path={values['codec']['path']}",
         "vocoder.name=onestep", "vocoder.size=tiny", f"tokenizer.options.model={values['tokenizer']['options']['model']}",
         f"data.tasks=[{{task: tts, manifest: {manifests(setup)['tts']}}}]", "data.max_duration=4",
         "data.num_buckets=2", "max_steps=2", "save_every=2", "valid_every=0"]))
