@@ -38,7 +38,9 @@ def check_against_infer(served, task: str, answer: dict) -> None:
             assert answer["codes"] == [] and len(wave) == 0
             return
         expected, _ = sf.read(served.infer_out / task / task / written["audio"], dtype="float32")
-        assert answer["codes"] == written["codes"] and rate == answer["sample_rate"] and np.array_equal(wave, expected)
+        assert answer["codes"] == written["codes"] and rate == answer["sample_rate"] and wave.shape == expected.shape
+        # The codes exactly; the waveform to float rounding: the vocoder's batch (and its GEMMs) may differ.
+        assert np.abs(wave - expected).max() <= 1e-4
     elif written is None:
         assert all(v is None for k, v in answer["record"].items() if k != "id")
     else:
@@ -78,7 +80,7 @@ def test_audio_out_as_a_wav_file(server_url, served):
     wave, _ = sf.read(io.BytesIO(answer.content), dtype="float32")
     written = served.hyps["tts"].get(rid)
     if written:
-        assert np.array_equal(wave, sf.read(served.infer_out / "tts" / "tts" / written["audio"], dtype="float32")[0])
+        assert np.abs(wave - sf.read(served.infer_out / "tts" / "tts" / written["audio"], dtype="float32")[0]).max() <= 1e-4
     assert post(server_url, "asr", served.wavs[0], format="wav").status_code == 200  # a form field, not the query
     assert httpx.post(f"{server_url}/api/asr?format=wav", files={"audio": ("a.wav", served.wavs[0].read_bytes())}).status_code == 400
 
