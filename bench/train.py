@@ -6,7 +6,8 @@
    against transformers' Qwen2ForCausalLM (the same weights, exported by the backbone) with
    input_ids, attention_mask and labels masked alike, both under bf16 autocast (`--precision`). The
    two alternate step by step after a warm-up, for `--compare-steps` steps each; the median and
-   spread of tokens/s and their ratio are printed, so machine noise hits both alike.
+   spread of tokens/s and their ratio are printed, so machine noise hits both alike, and the second
+   half of the run against the first (steady state: a run that slows as it goes shows there).
 2. The `small` LauraGPT on asr batches: duration-bucketed batches (laura's sampler) vs fixed-size
    batches of the same data (lhotse's SimpleCutSampler, the size set so batches hold the same audio
    on average).
@@ -20,7 +21,7 @@ bucketing. `--json PATH` writes the figures.
 The data is synthesised: `--cuts` asr utterances of 1-15 s of noise with a transcript whose length
 follows the duration (throughput does not depend on what the audio says).
 
-usage: python bench/train.py [--compare-steps 30] [--gpt 384x6] [--steps 12] [--cuts 240] [--max-duration 60]
+usage: python bench/train.py [--compare-steps 60] [--gpt 384x6] [--steps 12] [--cuts 240] [--max-duration 60]
                              [--json out.json]
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from harness import Timing, describe, machine
 from laura_core.data import DataConfig, PaddingStats, cut_to_item, make_sampler, padding_efficiency
 from laura_core.model import build_model, load_model_config
 from laura_core.registry import get_registry
@@ -150,7 +152,11 @@ def compare_with_transformers(registry, gpt: str, steps: int, batch: int, length
             step(opt, b)
             if i >= 2:  # the first two batches warm up both
                 times[name].append(positions[i] / (time.perf_counter() - start))
-    out = {name: {"median_tokens_per_s": statistics.median(t), "min": min(t), "max": max(t)}
+    # Spread as the harness reports it; steady state: the second half of the run against the first
+    # (a run that slows down as it goes, e.g. from fp32 denormals, shows here).
+    out = {name: {"median_tokens_per_s": statistics.median(t), "min": min(t), "max": max(t),
+                  "spread": Timing([1 / v for v in t]).spread,
+                  "second_half_vs_first": statistics.median(t[len(t) // 2:]) / statistics.median(t[: len(t) // 2])}
            for name, t in times.items()}
     out["ratio"] = out["laura"]["median_tokens_per_s"] / out["transformers"]["median_tokens_per_s"]
     out["setup"] = {"gpt": gpt, "batch": batch, "max_length": length, "precision": precision, "steps": steps,
@@ -160,7 +166,7 @@ def compare_with_transformers(registry, gpt: str, steps: int, batch: int, length
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--compare-steps", type=int, default=30, help="timed steps of each system in part 1 (0: skip)")
+    ap.add_argument("--compare-steps", type=int, default=60, help="timed steps of each system in part 1 (0: skip)")
     ap.add_argument("--gpt", default="384x6", help="part 1's GPT: WIDTHxLAYERS (heads of 64)")
     ap.add_argument("--batch", type=int, default=32, help="part 1's items per batch")
     ap.add_argument("--length", type=int, default=100, help="part 1's longest item (positions)")
@@ -176,15 +182,17 @@ def main() -> None:
     torch.set_flush_denormal(True)
     registry = get_registry()
     summary = {"machine": machine()}
+    print(describe(summary["machine"]))
     if args.compare_steps:
         summary["vs_transformers"] = vs = compare_with_transformers(
             registry, args.gpt, args.compare_steps, args.batch, args.length, args.precision, args.seed)
         print(f"LM training step, GPT {args.gpt} ({vs['setup']['parameters'] / 1e6:.1f}M), {args.batch} text items "
-              f"of <= {args.length} positions, {args.precision}, {args.compare_steps} alternating steps each, "
-              f"{summary['machine']}")
+              f"of <= {args.length} positions, {args.precision}, {args.compare_steps} alternating steps each "
+              f"after 2 untimed")
         for name in ("laura", "transformers"):
             r = vs[name]
-            print(f"  {name:<13} {r['median_tokens_per_s']:>8.0f} tokens/s (median; {r['min']:.0f}-{r['max']:.0f})")
+            print(f"  {name:<13} {r['median_tokens_per_s']:>8.0f} tokens/s (median; {r['min']:.0f}-{r['max']:.0f}, "
+                  f"+-{r['spread'] * 100:.0f}%); second half / first half {r['second_half_vs_first']:.2f}")
         print(f"  laura / transformers = {vs['ratio']:.2f}x")
     if not args.steps:
         return _write(args.json, summary)
@@ -223,12 +231,6 @@ def _write(path: Path | None, summary: dict) -> None:
     if path:
         path.write_text(json.dumps(summary, indent=2) + "\n")
         print(f"wrote {path}")
-
-
-def machine() -> str:
-    import os
-
-    return f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
 if __name__ == "__main__":

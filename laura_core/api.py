@@ -33,7 +33,7 @@ from laura_core.config import load_config, to_dict
 from laura_core.errors import ConfigError, DataError
 from laura_core.generation import DecodeOptions
 from laura_core.infer import (InferConfig, InferenceModel, Voiced, autocast, decode, duration_batches,
-                              load_inference_model, voice_prompt)
+                              load_inference_model, set_decode_weights, voice_prompt)
 from laura_core.manifest import audio_cut, text_cut
 from laura_core.names import id_problem
 from laura_core.prompts import VoicePrompt
@@ -120,7 +120,9 @@ def load(model: str | Path, vocoder: str | Path | None = None, *, device: str = 
     ``model`` is a checkpoint (``EXP/checkpoints/step_N``), a ``laura average`` or ``laura release``
     output, or an experiment folder (its newest checkpoint that verifies). ``vocoder`` voices audio
     outputs (tts, se); by default the one the model was validated with in training (``valid_vocoder``).
-    ``precision`` is fp32 or bf16 (autocast: about twice as fast on a CPU with AMX; outputs may differ).
+    ``precision`` is fp32 or bf16 (autocast: about twice as fast on a CPU with AMX; outputs may differ);
+    ``decode_weights="bf16"`` or ``"int8"`` has decode steps read rounded weight copies (half or a quarter
+    of the bytes of a memory-bound step).
     ``config`` holds ``laura infer``'s options (``InferConfig``), e.g. ``max_duration=30``,
     ``text={"max_new_tokens": 100}``, ``prompt_seconds=3``.
     """
@@ -171,6 +173,7 @@ class Model:
         self.bundle, self.config = bundle, config
         device = torch.device(config.device)
         autocast(device, config.precision)  # a bad precision fails here
+        set_decode_weights(bundle.model, config.decode_weights)
         for part in (bundle.model, bundle.vocoder, bundle.codec):
             if part is not None:
                 part.to(device)
@@ -217,12 +220,12 @@ class Model:
         prompts = self._prompts(spec, prompt, len(cuts))
         options = self._options(spec, decode_options)
         seed = self.config.seed if seed is None else seed
-        by_id = {cut.id: (cut, voice) for cut, voice in zip(cuts, prompts)}
+        voice = dict(zip(ids, prompts))
         outputs: dict[str, Any] = {}
         with autocast(self.config.device, self.config.precision):
-            for batch in duration_batches(cuts, self.config.max_duration):
-                voices = [by_id[cut.id][1] for cut in batch]
-                outputs.update(zip([c.id for c in batch], decode(self.bundle, spec, batch, options, seed, voices)))
+            for batch in duration_batches(cuts, self.config.max_duration):  # as laura infer batches a manifest
+                said = decode(self.bundle, spec, batch, options, seed, [voice[cut.id] for cut in batch])
+                outputs.update(zip([cut.id for cut in batch], said))
         results = [self._result(spec, rid, outputs[rid]) for rid in ids]
         return results[0] if single else results
 

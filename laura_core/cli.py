@@ -576,6 +576,8 @@ def build_parser() -> argparse.ArgumentParser:
                "                         into the same OUT; the last to finish merges in manifest order\n"
                "  validation.max_duration=30   longest accepted input, seconds (see `laura validate --help`)\n"
                "  precision=fp32         or bf16: autocast, about 2x faster on CPUs with AMX (outputs may differ)\n"
+               "  decode_weights=fp32    or bf16, int8: decode steps read rounded copies of the weight matrices\n"
+               "                         (weight-only; a memory-bound step reads 2x or 4x fewer bytes)\n"
                "  seed=0 device=cpu\n\n"
                "example:\n  laura infer exp/mini/lm/checkpoints/step_00000300 exp/mini/decode "
                "--data asr=data/mini/asr/test.jsonl.gz --data mt=data/mini/mt/test.jsonl.gz text.strategy=beam\n"

@@ -233,6 +233,22 @@ def _step_weights(layer: DecoderLayer) -> list[torch.Tensor]:
     return [none if t is None else t.detach() for t in tensors]
 
 
+MATRICES = (1, 3, 5, 7, 9, 10, 11)  # the weight matrices among _step_weights (the rest: norm scales, biases)
+DECODE_WEIGHTS = ("fp32", "bf16", "int8")
+
+
+def pack(weight: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A weight matrix as the fused step reads it, and its row scales (int8; else an empty tensor):
+    float32 in place, bfloat16 (rounded to nearest), or int8 symmetric per output row."""
+    none = torch.empty(0)
+    if kind == "fp32":
+        return weight, none
+    if kind == "bf16":
+        return weight.to(torch.bfloat16).contiguous(), none
+    scale = weight.abs().amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny) / 127
+    return torch.round(weight / scale[:, None]).clamp_(-127, 127).to(torch.int8).contiguous(), scale.contiguous()
+
+
 def _fused(linears: Sequence[nn.Linear], scale: torch.Tensor) -> FrozenLinear:
     """One FrozenLinear computing the outputs of ``linears`` side by side for the input ``scale * x``."""
     weight = torch.cat([m.weight.detach() for m in linears]) * scale.detach()
@@ -301,20 +317,33 @@ class InferenceWeights:
         self.usable = not self.hooked() and all(type(p) is nn.Parameter and p.device.type == "cpu"
                                                 and p.dtype == torch.float32 and not p.is_inference()
                                                 for p in self.params)
+        # What was asked, and what is built: fp32 where the fused kernel cannot be built here.
+        self.asked = backbone.decode_weights
+        self.use_kernel = backbone.use_decode_kernel
+        self.kind = self.asked if decode_kernel.load() is not None else "fp32"
         if not self.usable:
             return
         self.stamps = [(p._version, p.data_ptr()) for p in self.params]
         self.storage = [p.detach() for p in self.params]
-        self.layers = [FrozenLayer(layer) for layer in backbone.layers]
+        # With quantised decode weights the prepacked copy is not made (the point is less memory):
+        # prefills and steps of many rows run the modules.
+        self.layers = [FrozenLayer(layer) for layer in backbone.layers] if self.kind == "fp32" else None
         self.norm_weight, self.norm_eps = backbone.norm.weight.detach().clone(), backbone.norm.eps
-        self.head_weight = (backbone.embed_tokens if backbone.lm_head is None else backbone.lm_head).weight.detach()
+        self.head_weight, self.head_scale = pack(
+            (backbone.embed_tokens if backbone.lm_head is None else backbone.lm_head).weight.detach(), self.kind)
         self.heads: dict[tuple[tuple[int, int], ...] | None, FrozenLinear] = {}
         config = backbone.config
         self.inv_freq = inverse_frequencies(config.head_dim, config.rope_theta)
         self.groups = config.num_attention_heads // config.num_key_value_heads
         self.n_heads, self.eps = config.num_attention_heads, config.rms_norm_eps
-        # The fused decode step (decode_kernel) reads the parameters themselves, in place.
-        self.step_weights = [w for layer in backbone.layers for w in _step_weights(layer)]
+        # The fused decode step (decode_kernel) reads the parameters themselves, in place (fp32), or
+        # their quantised copies.
+        self.step_weights, self.step_scales = [], []
+        for layer in backbone.layers:
+            for i, w in enumerate(_step_weights(layer)):
+                w, scale = pack(w, self.kind) if i in MATRICES else (w, torch.empty(0))
+                self.step_weights.append(w)
+                self.step_scales.append(scale)
         if not all(w.is_contiguous() for w in self.step_weights + [self.head_weight]):
             self.step_weights = None
 
@@ -345,9 +374,11 @@ class InferenceWeights:
         if kernel is not None:
             cos, sin = self.rotary(position_ids, x.dtype)
             hidden = kernel.decode_step(
-                x.reshape(b, -1), self.step_weights, self.norm_weight, cache.keys, cache.values,
+                x.reshape(b, -1), self.step_weights, self.step_scales, self.norm_weight, cache.keys, cache.values,
                 key_mask.contiguous(), cos.view(b, -1), sin.view(b, -1), cache.length, self.n_heads, self.eps)
             return hidden.view(b, 1, -1)
+        if self.layers is None:  # quantised decode weights: the modules run what the kernel does not
+            return None
         if length == 1 and bool(key_mask.all()):  # a decode step without padding: every key is visible
             mask = None
         elif length == 1:  # a decode step: one row of ``attention_bias``, shared by a group's query heads
@@ -364,7 +395,9 @@ class InferenceWeights:
     def fused_kernel(self, rows: int, cache: KVCache | None = None, step: bool = True):
         """The fused kernel (see decode_kernel) for ``rows`` rows, or None where it does not apply: a decode
         ``step`` needs a float32 cache it can write in place."""
-        if self.step_weights is None or rows > decode_kernel.MAX_ROWS:
+        if self.step_weights is None or not self.use_kernel:
+            return None
+        if rows > decode_kernel.MAX_ROWS and self.kind == "fp32":  # beyond, oneDNN's matmuls win
             return None
         if step and (cache is None or cache.keys.dtype != torch.float32 or not cache.keys.is_contiguous()
                      or not cache.values.is_contiguous()):
@@ -379,8 +412,10 @@ class InferenceWeights:
         kernel = self.fused_kernel(rows, step=False)
         if kernel is not None:
             flat = [0, self.head_weight.shape[0]] if key is None else [bound for pair in key for bound in pair]
-            logits = kernel.head_rows(hidden.reshape(rows, -1), self.head_weight, flat)
+            logits = kernel.head_rows(hidden.reshape(rows, -1), self.head_weight, self.head_scale, flat)
             return logits.view(*hidden.shape[:-1], -1)
+        if self.layers is None:
+            return None
         head = self.heads.get(key)
         if head is None:
             if len(self.heads) >= MAX_HEADS:
@@ -405,6 +440,10 @@ class Qwen2Backbone(Backbone):
 
     use_inference_weights: bool = True
     inference_weights_max_bytes: int | None = 2 << 30
+    # What the fused decode step reads (set_decode_weights): the float32 parameters, or bf16 or int8
+    # copies of the matrices (weight-only: activations stay float32).
+    decode_weights: str = "fp32"
+    use_decode_kernel: bool = True  # False: decode steps run the PyTorch path (for comparison)
 
     def __init__(self, config: Qwen2Config):
         super().__init__()
@@ -439,9 +478,8 @@ class Qwen2Backbone(Backbone):
             raise ValueError(f"attention_mask covers {attention_mask.shape[1]} positions; expected "
                              f"{past} cached + {length} new")
         frozen = self.inference_weights(inputs_embeds)
-        if frozen is not None:
-            x = frozen.forward(inputs_embeds, position_ids, attention_mask.bool(), cache)
-        else:
+        x = None if frozen is None else frozen.forward(inputs_embeds, position_ids, attention_mask.bool(), cache)
+        if x is None:
             groups = self.config.num_attention_heads // self.config.num_key_value_heads
             mask = attention_bias(attention_mask.bool(), length, groups, inputs_embeds.dtype)
             cos, sin = rotary(position_ids, self.config.head_dim, self.config.rope_theta, inputs_embeds.dtype)
@@ -458,8 +496,9 @@ class Qwen2Backbone(Backbone):
 
     def logits(self, hidden: torch.Tensor, ranges: Sequence[tuple[int, int]] | None = None) -> torch.Tensor:
         frozen = self.inference_weights(hidden)
-        if frozen is not None:
-            return frozen.logits(hidden, ranges)
+        logits = None if frozen is None else frozen.logits(hidden, ranges)
+        if logits is not None:
+            return logits
         weight = (self.embed_tokens if self.lm_head is None else self.lm_head).weight
         if ranges is None:
             return F.linear(hidden, weight)
@@ -480,7 +519,8 @@ class Qwen2Backbone(Backbone):
         if self._trusted is not None:
             return self._trusted
         frozen = self._inference
-        if frozen is None or not frozen.current():
+        if (frozen is None or not frozen.current() or frozen.asked != self.decode_weights
+                or frozen.use_kernel != self.use_decode_kernel):
             self._inference = None  # free the old copy before building the new one
             try:
                 frozen = InferenceWeights(self)
@@ -508,6 +548,19 @@ class Qwen2Backbone(Backbone):
             yield
         finally:
             self._trusted = previous
+
+    def set_decode_weights(self, kind: str) -> None:
+        """Decode steps read the matrices as ``kind``: fp32 (the parameters in place, in steps of up to
+        ``decode_kernel.MAX_ROWS`` rows), bf16 or int8 (per-row scales; steps of any number of rows,
+        eight at a time): a half or a quarter of the bytes, for a step bound by reading them. The
+        float32 parameters stay (training, prefill), and the prepacked copy is not made, so inference
+        holds 1.5x (bf16) or 1.25x (int8) the float32 matrices rather than 2x. Where the fused kernel
+        cannot be built, nothing changes."""
+        if kind not in DECODE_WEIGHTS:
+            raise ValueError(f"decode weights {kind!r}: expected one of {', '.join(DECODE_WEIGHTS)}")
+        if kind != self.decode_weights:
+            self.decode_weights = kind
+            self.drop_inference_weights()
 
     def drop_inference_weights(self) -> None:
         """Free the frozen copies (they are rebuilt on the next inference call)."""

@@ -303,3 +303,21 @@ def test_paper_config(registry):
 def test_config_errors_name_the_field(registry, options, field):
     with pytest.raises(ConfigError, match=rf"LauraCodecConfig\.{field} ="):
         registry.create("codec", "laura_codec", size="tiny", **options)
+
+
+@pytest.mark.parametrize("stride", [2, 4, 5, 8])
+@pytest.mark.parametrize("norm", [True, False])
+def test_transposed_convolution_in_polyphase_form_equals_the_module(stride, norm):
+    """Without autograd the decoder's upsampling runs as a two-tap convolution: the same outputs."""
+    from laura_plugins.codecs.laura_codec.seanet import ConvTranspose
+
+    torch.manual_seed(stride)
+    layer = ConvTranspose(12, 6, 2 * stride, stride, norm=norm)
+    with torch.no_grad():
+        layer.conv.bias.normal_()
+    x = torch.randn(3, 12, 17)
+    expected = layer(x)  # autograd on: the module's own ConvTranspose1d
+    with torch.no_grad():
+        fast = layer(x)
+    assert expected.shape == fast.shape == (3, 6, 17 * stride)
+    torch.testing.assert_close(fast, expected.detach(), rtol=1e-5, atol=1e-5)

@@ -443,7 +443,8 @@ ODD = dict(vocab_size=70, hidden_size=40, intermediate_size=72, num_hidden_layer
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("lengths", [[7], [3, 9, 6], [2, 5, 8, 4, 6]], ids=["batch1", "batch3", "batch5"])
+@pytest.mark.parametrize("lengths", [[7], [3, 9, 6], [2, 5, 8, 4, 6, 3, 7, 9], [2, 5, 8, 4, 6, 3, 7, 9, 4]],
+                         ids=["batch1", "batch3", "batch8", "batch9"])
 @pytest.mark.parametrize("sizes", ["tiny", "odd"])
 @pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])
 @needs_onednn
@@ -476,6 +477,60 @@ def test_fused_decode_step_matches_modules(monkeypatch, lengths, sizes, tied):
         ids = torch.cat([ids, outputs[0][1][:, -1].argmax(-1, keepdim=True) + 5], dim=1)
         mask = torch.cat([mask, mask.new_ones(len(ids), 1)], dim=1)
         pos = torch.cat([pos, pos[:, -1:] + 1], dim=1)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("kind", ["bf16", "int8"])
+@pytest.mark.parametrize("lengths", [[7], [3, 9, 6, 2, 5, 8, 4, 6], [3, 9, 6, 2, 5, 8, 4, 6, 7, 5, 3]],
+                         ids=["batch1", "batch8", "batch11"])
+@pytest.mark.parametrize("sizes", ["tiny", "odd"])
+@needs_onednn
+def test_quantised_decode_weights_are_the_rounded_matrices(monkeypatch, kind, lengths, sizes):
+    """A step on bf16 or int8 matrices equals the modules' step on those matrices rounded (dequantised)
+    in float32: the kernel reads what it was given, and only the rounding differs from float32."""
+    import copy
+
+    from plugins.backbones.qwen2 import MATRICES, _step_weights, pack
+
+    torch.manual_seed(0)
+    # Untied: rounding the head must not change the input embeddings of the reference.
+    model = Qwen2Backbone(Qwen2Config(**{**(TINY if sizes == "tiny" else ODD), "tie_word_embeddings": False})).eval()
+    for p in model.parameters():
+        p.add_(0.1 * torch.randn_like(p))
+    model.set_decode_weights(kind)
+    rounded = copy.deepcopy(model)
+    for layer in rounded.layers:
+        for i, w in enumerate(_step_weights(layer)):
+            if i in MATRICES:
+                packed, scale = pack(w, kind)
+                w.copy_(packed.float() * scale[:, None] if kind == "int8" else packed.float())
+    head = rounded.lm_head.weight
+    packed, scale = pack(head, kind)
+    head.copy_(packed.float() * scale[:, None] if kind == "int8" else packed.float())
+    assert not torch.equal(rounded.lm_head.weight, model.lm_head.weight)  # rounding moved the weights
+    ids, mask = left_padded(lengths)
+    ids, pos = ids % model.vocab_size, positions(mask)
+    cache = model.new_cache(len(ids), ids.shape[1] + 3)
+    model(model.embed(ids), mask, pos, cache)  # the prompt: float32 modules (no prepacked copy is made)
+    assert model._inference is not None and model._inference.layers is None
+    reference = copy.deepcopy(cache)
+    step_mask = torch.cat([mask, mask.new_ones(len(ids), 1)], dim=1)
+    x, step_pos = model.embed(ids[:, -1:]), pos[:, -1:] + 1
+    with counting_fused_steps(monkeypatch) as calls:
+        hidden = model(x, step_mask, step_pos, cache)
+        logits = model.logits(hidden, [(5, 20), (0, 3)])
+    assert calls == {"decode_step": 1, "head_rows": 1}
+    with plain(rounded):
+        expected = rounded(x, step_mask, step_pos, reference)
+        expected_logits = rounded.logits(expected, [(5, 20), (0, 3)])
+    torch.testing.assert_close(hidden, expected, rtol=0, atol=1e-5)
+    torch.testing.assert_close(logits, expected_logits, rtol=0, atol=1e-5)
+    torch.testing.assert_close(cache.keys, reference.keys, rtol=0, atol=1e-5)
+    # The setting is checked: a bad kind is refused; back to fp32, the parameters are read in place.
+    with pytest.raises(ValueError, match="expected one of fp32, bf16, int8"):
+        model.set_decode_weights("fp16")
+    model.set_decode_weights("fp32")
+    assert model.inference_weights(x).layers is not None
 
 
 @torch.no_grad()

@@ -1,4 +1,6 @@
 """The Python API on a tiny trained model: every task, typed results, the same outputs as `laura infer`."""
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -169,3 +171,21 @@ def test_load_finds_the_checkpoint_and_vocoder(served, tmp_path):
         api.load(served.exp_dir, precision="fp8")
     fast = api.load(served.exp_dir, precision="bf16", **API_OPTIONS)
     assert isinstance(fast.transcribe(served.wavs[0]).text, str)
+
+
+def test_quantised_decode_weights(served, tmp_path):
+    from laura_core.cli import main
+
+    model = api.load(served.exp_dir, decode_weights="int8", **API_OPTIONS)
+    backbone = model.bundle.model.backbone
+    assert backbone.decode_weights == "int8"
+    results = model.run("mt", served.texts[:3])
+    assert all(isinstance(r, api.Text) for r in results)
+    assert backbone._inference is not None and backbone._inference.kind == "int8"  # the fused step read int8
+    with pytest.raises(ConfigError, match="decode_weights.*fp32, bf16, int8"):
+        api.load(served.exp_dir, decode_weights="int4")
+    manifest = served.infer_out.parent / "manifests" / "mt.jsonl.gz"
+    assert main(["infer", str(served.checkpoint()), str(tmp_path / "out"), f"--data=mt={manifest}",
+                 "decode_weights=bf16", "text.max_new_tokens=12"]) == 0
+    info = json.loads((tmp_path / "out" / "mt" / "mt" / "infer.json").read_text())
+    assert info["decode_weights"] == "bf16" and info["precision"] == "fp32"

@@ -87,3 +87,18 @@ def test_a_bad_input_shows_the_servers_reason(page):
     page.fill("#text", "x" * 5000)
     status = run_and_wait(page)
     assert "at most 1000 (max_text)" in status and page.get_attribute("#status", "class") == "error"
+
+
+def test_speak_in_the_voice_of_an_uploaded_prompt(page, served, model):
+    page.select_option("#task", "tts")
+    page.fill("#text", "good night")
+    page.set_input_files("#prompt-file", str(served.wavs[3]))
+    page.fill("#prompt-text", served.texts[3])
+    assert run_and_wait(page).startswith("Done")
+    expected = model.synthesize("good night", prompt=(served.wavs[3], served.texts[3]))
+    shown = page.text_content("#output-text") if expected.duration == 0 else None
+    if expected.duration:
+        page.wait_for_function("document.getElementById('output-audio').readyState >= 1")
+        assert page.evaluate("document.getElementById('output-audio').duration") == pytest.approx(expected.duration, abs=0.01)
+    else:
+        assert "empty output" in shown
