@@ -198,3 +198,23 @@ def test_dnsmos_rates_clean_speech_above_noisy_speech(tmp_path, registry):
     assert report.meta["quality_judge"] == judge.identity()
     off = score_files(registry.task("se"), ref, hyp, registry, ["quality_judge=none"])
     assert off.metrics["dnsmos_ovrl"] is None and off.unavailable["dnsmos_ovrl"] == "quality_judge is none"
+
+
+def test_mel_cepstra_are_pysptks_sp2mc():
+    """The MCD's mel-cepstra equal pysptk's sp2mc (its per-frame freqt done as one matrix product)."""
+    import warnings
+
+    import librosa
+
+    from laura_core.metrics.audio import MCDOptions, mel_cepstrum
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        import pysptk
+
+    wav = np.random.default_rng(0).standard_normal(RATE) * 0.1
+    options = MCDOptions()
+    frames = librosa.util.frame(wav, frame_length=400, hop_length=80, axis=0) * np.blackman(400)
+    power = np.maximum(np.abs(np.fft.rfft(frames, n=512, axis=1)) ** 2, 1e-10)
+    expected = pysptk.sp2mc(power, order=options.order, alpha=pysptk.util.mcepalpha(RATE))
+    np.testing.assert_allclose(mel_cepstrum(wav, RATE, options), expected, rtol=0, atol=1e-12)
