@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,6 @@ from laura_core.task import Modality
 if TYPE_CHECKING:
     from laura_core.api import Model, Result
 
-log = logging.getLogger(__name__)
 WEB = Path(__file__).parent / "web"
 # Decoding options a request may set; max_new_tokens and beam_size only below the server's own.
 REQUEST_OPTIONS = ("strategy", "temperature", "top_k", "top_p", "beam_size", "length_penalty", "max_new_tokens",
