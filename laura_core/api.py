@@ -32,8 +32,8 @@ import torch
 from laura_core.config import load_config, to_dict
 from laura_core.errors import ConfigError, DataError
 from laura_core.generation import DecodeOptions
-from laura_core.infer import (InferConfig, InferenceModel, Voiced, autocast, decode, duration_batches,
-                              load_inference_model, set_decode_weights, voice_prompt)
+from laura_core.infer import (InferConfig, InferenceModel, Voiced, autocast, checkpoint_of, decode,
+                              duration_batches, load_inference_model, voice_prompt)
 from laura_core.manifest import audio_cut, text_cut
 from laura_core.names import id_problem
 from laura_core.prompts import VoicePrompt
@@ -126,30 +126,19 @@ def load(model: str | Path, vocoder: str | Path | None = None, *, device: str = 
     ``config`` holds ``laura infer``'s options (``InferConfig``), e.g. ``max_duration=30``,
     ``text={"max_new_tokens": 100}``, ``prompt_seconds=3``.
     """
+    cfg = load_config(InferConfig, values={**config, "device": device, "precision": precision})
+    return open_model(model, vocoder, cfg, registry)
+
+
+def open_model(model: str | Path, vocoder: str | Path | None, cfg: InferConfig,
+               registry: "Registry | None" = None) -> "Model":
+    """``load`` with its options as an ``InferConfig`` (``laura serve`` reads them from its command line)."""
     from laura_core.registry import get_registry
 
-    registry = registry or get_registry()
     directory = checkpoint_of(model)
     if vocoder is None:
         vocoder = trained_vocoder(directory)
-    cfg = load_config(InferConfig, values={**config, "device": device, "precision": precision})
-    return Model(load_inference_model(directory, registry, vocoder or ""), cfg)
-
-
-def checkpoint_of(path: str | Path) -> Path:
-    """The checkpoint a path names: itself, or an experiment folder's newest verified checkpoint."""
-    from laura_core.checkpoint import TRAIN_CONFIG, latest_checkpoint
-
-    directory = Path(path)
-    if not directory.is_dir():
-        raise ConfigError(f"{directory}: no such model folder (give a checkpoint or an experiment folder)")
-    if (directory / TRAIN_CONFIG).is_file():
-        return directory
-    found = latest_checkpoint(directory / "checkpoints")
-    if found is None:
-        raise ConfigError(f"{directory}: neither a checkpoint (no {TRAIN_CONFIG}) nor an experiment folder with "
-                          f"a checkpoint that verifies (in {directory / 'checkpoints'})")
-    return found
+    return Model(load_inference_model(directory, registry or get_registry(), vocoder or ""), cfg)
 
 
 def trained_vocoder(checkpoint: Path) -> str:
@@ -157,10 +146,12 @@ def trained_vocoder(checkpoint: Path) -> str:
     from laura_core.checkpoint import TRAIN_CONFIG
     from laura_core.train_config import TrainConfig
 
+    if not (checkpoint / TRAIN_CONFIG).is_file():
+        return ""  # not a checkpoint: load_inference_model says so
     path = load_config(TrainConfig, checkpoint / TRAIN_CONFIG).valid_vocoder
     if path and not Path(path).is_dir():
         warnings.warn(f"{checkpoint}: its valid_vocoder {path} is not here (a relative path is read from the "
-                      f"current folder): audio outputs need load(..., vocoder=DIR)", stacklevel=3)
+                      f"current folder): audio outputs need load(..., vocoder=DIR)", stacklevel=4)
         return ""
     return path
 
@@ -171,12 +162,7 @@ class Model:
     def __init__(self, bundle: InferenceModel, config: InferConfig):
         prepare_torch()
         self.bundle, self.config = bundle, config
-        device = torch.device(config.device)
-        autocast(device, config.precision)  # a bad precision fails here
-        set_decode_weights(bundle.model, config.decode_weights)
-        for part in (bundle.model, bundle.vocoder, bundle.codec):
-            if part is not None:
-                part.to(device)
+        bundle.prepare(config)
 
     @property
     def tasks(self) -> dict[str, Task]:

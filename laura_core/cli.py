@@ -261,20 +261,15 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from laura_core.api import Model, checkpoint_of, trained_vocoder
+    from laura_core.api import open_model
     from laura_core.config import load_config
-    from laura_core.infer import load_inference_model
-    from laura_core.registry import get_registry
     from laura_core.serving.app import ServeConfig, serve
 
     cfg = load_config(ServeConfig, None, args.options)
     cfg.infer.device = args.device
-    directory = checkpoint_of(args.model)
-    vocoder = args.vocoder if args.vocoder is not None else trained_vocoder(directory)
-    model = Model(load_inference_model(directory, get_registry(), vocoder), cfg.infer)
-    print(f"serving {directory} ({', '.join(model.tasks)}; audio outputs "
-          f"{'voiced by ' + vocoder if model.can_speak else 'off: no vocoder'}) at http://{args.host}:{args.port}/",
-          flush=True)
+    model = open_model(args.model, args.vocoder, cfg.infer)
+    print(f"serving {model.bundle.directory} ({', '.join(model.tasks)}; audio outputs "
+          f"{'on' if model.can_speak else 'off: no vocoder'}) at http://{args.host}:{args.port}/", flush=True)
     serve(model, cfg, args.host, args.port)
     return 0
 
@@ -584,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  laura score --dir exp/mini/decode",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", metavar="MODEL", help="checkpoint or averaged model directory")
+    p.add_argument("model", metavar="MODEL", help="checkpoint, averaged model or experiment folder (its newest checkpoint)")
     p.add_argument("out", metavar="OUT", help="output directory")
     p.add_argument("--data", action="append", required=True, metavar="TASK=MANIFEST",
                    help="a task and its manifest (repeat for more)")

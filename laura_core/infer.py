@@ -123,20 +123,48 @@ class InferenceModel:
     weights: str  # sha256 of the model's weights file: outputs name the exact model that made them
     directory: Path
 
+    def prepare(self, cfg: InferConfig) -> None:
+        """Place every part on ``cfg.device`` and set how decode steps read the weights; a precision
+        that does not exist fails here, before any work."""
+        device = torch.device(cfg.device)
+        for part in (self.model, self.vocoder, self.codec):
+            if part is not None:
+                part.to(device)
+        autocast(device, cfg.precision)
+        set_decode_weights(self.model, cfg.decode_weights)
+
+
+def checkpoint_of(path: str | Path) -> Path:
+    """The checkpoint a path names: itself, or an experiment folder's newest checkpoint that verifies."""
+    from laura_core.checkpoint import TRAIN_CONFIG, latest_checkpoint
+
+    directory = Path(path)
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: no such model folder (give a checkpoint or an experiment folder)")
+    if (directory / TRAIN_CONFIG).is_file() or not (directory / "checkpoints").is_dir():
+        return directory
+    found = latest_checkpoint(directory / "checkpoints")
+    if found is None:
+        raise ConfigError(f"{directory}: an experiment folder without a checkpoint that verifies "
+                          f"(in {directory / 'checkpoints'})")
+    return found
+
 
 def load_inference_model(model_dir: str | Path, registry: "Registry", vocoder_dir: str | Path = "") -> InferenceModel:
-    """The model of a checkpoint (or averaged) directory, its tokenizer and codec checked against the
-    identities it recorded, and the vocoder of ``vocoder_dir`` (trained against the same codec)."""
+    """The model of a checkpoint (or averaged) directory, or of an experiment folder's newest checkpoint,
+    its tokenizer and codec checked against the identities it recorded, and the vocoder of
+    ``vocoder_dir`` (trained against the same codec)."""
     from laura_core.checkpoint import TRAIN_CONFIG
     from laura_core.train_codec import load_vocoder
     from laura_core.train_config import TrainConfig
     from laura_core.train_lm import CODEC_FILE, TOKENIZER_FILE
 
-    directory = Path(model_dir)
+    directory = checkpoint_of(model_dir)
     for name in (TRAIN_CONFIG, TOKENIZER_FILE):
         if not (directory / name).is_file():
             raise ConfigError(f"{directory}: not a LauraGPT checkpoint ({name} is missing): give a checkpoint "
-                              f"directory (EXP/checkpoints/step_N) or one written by `laura average`")
+                              f"directory (EXP/checkpoints/step_N), one written by `laura average`, or an "
+                              f"experiment folder")
     cfg = load_config(TrainConfig, directory / TRAIN_CONFIG)
     if cfg.kind != "lm":
         raise ConfigError(f"{directory}: a {cfg.kind} checkpoint; `laura infer` runs LauraGPT (kind lm) checkpoints")
@@ -187,13 +215,8 @@ def infer(bundle: InferenceModel, jobs: Sequence[tuple[str, str]], out_dir: str 
             raise ConfigError(f"task {name} outputs audio: give the vocoder that voices the model's codec "
                               f"tokens (--vocoder DIR, a `laura train` kind vocoder checkpoint)")
     folders = []
-    device = torch.device(cfg.device)
-    for part in (model, bundle.vocoder, bundle.codec):
-        if part is not None:
-            part.to(device)
+    bundle.prepare(cfg)
     shard = parse_shard(cfg.shard)
-    autocast(device, cfg.precision)  # a bad precision fails before any work
-    set_decode_weights(model, cfg.decode_weights)
     # One run writes a folder; the shards of a split run side by side, each holding its own lock.
     lock = Path(out_dir) / ".shards" / f"{shard[0]}-of-{shard[1]}" if shard else out_dir
     with output_lock(lock, "laura infer"):

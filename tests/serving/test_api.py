@@ -165,7 +165,10 @@ def test_load_finds_the_checkpoint_and_vocoder(served, tmp_path):
         mute.synthesize("hello")
     with pytest.raises(ConfigError, match="no such model folder"):
         api.load(tmp_path / "nothing")
-    with pytest.raises(ConfigError, match="neither a checkpoint"):
+    with pytest.raises(ConfigError, match="not a LauraGPT checkpoint .train.yaml is missing"):
+        api.load(tmp_path)
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(ConfigError, match="experiment folder without a checkpoint that verifies"):
         api.load(tmp_path)
     with pytest.raises(ConfigError, match="precision"):
         api.load(served.exp_dir, precision="fp8")
@@ -185,7 +188,7 @@ def test_quantised_decode_weights(served, tmp_path):
     with pytest.raises(ConfigError, match="decode_weights.*fp32, bf16, int8"):
         api.load(served.exp_dir, decode_weights="int4")
     manifest = served.infer_out.parent / "manifests" / "mt.jsonl.gz"
-    assert main(["infer", str(served.checkpoint()), str(tmp_path / "out"), f"--data=mt={manifest}",
+    assert main(["infer", str(served.exp_dir), str(tmp_path / "out"), f"--data=mt={manifest}",  # an experiment folder
                  "decode_weights=bf16", "text.max_new_tokens=12"]) == 0
     info = json.loads((tmp_path / "out" / "mt" / "mt" / "infer.json").read_text())
     assert info["decode_weights"] == "bf16" and info["precision"] == "fp32"
