@@ -65,7 +65,7 @@ def codec_calls(name: str, seconds: float) -> tuple[dict, dict]:
 def vocoder_calls(name: str, seconds: float, codec) -> tuple[dict, dict]:
     """The predictor's own work (one pass to the summed embeddings, or n_q - 1 passes to the codes) and
     the whole synthesis through the codec decoder, for the frames of ``seconds``."""
-    from laura_core.codec import vocoder_options
+    from laura_core.model.codec import vocoder_options
     from laura_core.registry import get_registry
 
     torch.manual_seed(0)

@@ -34,7 +34,7 @@ TIMED = ("laura", "laura_bf16", "laura_int8", "laura_pytorch", "transformers")
 
 def build_weights(directory: Path, config: str) -> None:
     """The config's backbone with its LauraGPT vocabulary, saved in the Hugging Face format."""
-    from laura_core.model import build_model, load_model_config
+    from laura_core.model.lauragpt import build_model, load_model_config
     from laura_core.registry import get_registry
 
     torch.manual_seed(0)
@@ -65,7 +65,7 @@ def system(name: str, weights: str, batch: int, new_tokens: int, prompt_len: int
                                  min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
             return out[:, ids.shape[1]:]
         return run
-    from laura_core.generation import DecodeOptions, Prompt, decode
+    from laura_core.model.generation import DecodeOptions, Prompt, decode
     from laura_plugins.backbones.qwen2 import Qwen2Backbone
 
     model = Qwen2Backbone.from_pretrained(weights).eval()

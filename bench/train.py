@@ -37,8 +37,8 @@ import soundfile as sf
 import torch
 
 from harness import Timing, describe, machine
-from laura_core.data import DataConfig, PaddingStats, cut_to_item, make_sampler, padding_efficiency
-from laura_core.model import build_model, load_model_config
+from laura_core.data.batches import DataConfig, PaddingStats, cut_to_item, make_sampler, padding_efficiency
+from laura_core.model.lauragpt import build_model, load_model_config
 from laura_core.registry import get_registry
 
 RATE = 16000
@@ -98,7 +98,7 @@ def compare_with_transformers(registry, gpt: str, steps: int, batch: int, length
 
     from transformers import Qwen2ForCausalLM
 
-    from laura_core.model import Item
+    from laura_core.model.lauragpt import Item
 
     width, layers = (int(v) for v in gpt.split("x"))
     torch.manual_seed(seed)

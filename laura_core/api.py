@@ -30,13 +30,13 @@ import numpy as np
 import torch
 
 from laura_core.config import load_config, to_dict
+from laura_core.data.prompts import VoicePrompt
 from laura_core.errors import ConfigError, DataError
-from laura_core.generation import DecodeOptions
-from laura_core.infer import (InferConfig, InferenceModel, Voiced, autocast, checkpoint_of, decode,
-                              duration_batches, load_inference_model, voice_prompt)
+from laura_core.inference.infer import (InferConfig, InferenceModel, Voiced, autocast, checkpoint_of, decode,
+                                        duration_batches, load_inference_model, voice_prompt)
 from laura_core.manifest import audio_cut, text_cut
+from laura_core.model.generation import DecodeOptions
 from laura_core.names import id_problem
-from laura_core.prompts import VoicePrompt
 from laura_core.runtime import prepare_torch
 from laura_core.task import FieldType, Modality, Task
 
@@ -143,8 +143,8 @@ def open_model(model: str | Path, vocoder: str | Path | None, cfg: InferConfig,
 
 def trained_vocoder(checkpoint: Path) -> str:
     """The vocoder a model was validated with in training (``valid_vocoder``), where it still exists."""
-    from laura_core.checkpoint import TRAIN_CONFIG
-    from laura_core.train_config import TrainConfig
+    from laura_core.training.checkpoint import TRAIN_CONFIG
+    from laura_core.training.config import TrainConfig
 
     if not (checkpoint / TRAIN_CONFIG).is_file():
         return ""  # not a checkpoint: load_inference_model says so
@@ -287,7 +287,7 @@ class Model:
         if not isinstance(prompt, Prompt):
             raise ConfigError(f"prompt: expected a Prompt, a recording's path or (recording, transcript), "
                               f"got {type(prompt).__name__}")
-        from laura_core.data import load_waveform
+        from laura_core.data.batches import load_waveform
 
         rate = self.bundle.codec.sample_rate
         wave = load_waveform(audio_cut(recording(prompt.audio, "prompt", prompt.sample_rate)), rate).numpy()

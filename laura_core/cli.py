@@ -68,7 +68,7 @@ def print_table(rows: list[tuple[str, ...]]) -> None:
 def cmd_score(args: argparse.Namespace) -> int:
     from laura_core.io import write_json
     from laura_core.registry import get_registry
-    from laura_core.scoring import format_report, results_markdown, score_dir, score_files
+    from laura_core.scoring.score import format_report, results_markdown, score_dir, score_files
 
     registry = get_registry()
     if args.dir:
@@ -91,7 +91,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_model_info(args: argparse.Namespace) -> int:
     import torch
 
-    from laura_core.model import build_model, load_model_config
+    from laura_core.model.lauragpt import build_model, load_model_config
     from laura_core.registry import get_registry
 
     cfg = load_model_config(args.config, args.options)
@@ -112,7 +112,7 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     from itertools import chain
 
     from laura_core.config import options_from_dotlist
-    from laura_core.corpus import iter_texts, task_texts
+    from laura_core.data.corpus import iter_texts, task_texts
     from laura_core.registry import get_registry
 
     registry = get_registry()
@@ -144,9 +144,9 @@ def _task_job(spec: str, registry):
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from laura_core.config import load_config
+    from laura_core.data.validate import ValidationOptions, validate_manifest
     from laura_core.io import write_json
     from laura_core.registry import get_registry
-    from laura_core.validate import ValidationOptions, validate_manifest
 
     task = get_registry().task(args.task)
     manifests = [a for a in args.manifest if "=" not in a]
@@ -189,8 +189,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from laura_core.train import train
-    from laura_core.train_config import load_train_config
+    from laura_core.training.config import load_train_config
+    from laura_core.training.trainer import train
 
     final = train(load_train_config(args.config, args.options))
     if os.environ.get("RANK", "0") == "0":  # under torchrun, once
@@ -201,8 +201,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_average(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from laura_core.checkpoint import average_checkpoints, list_checkpoints
     from laura_core.registry import get_registry
+    from laura_core.training.checkpoint import average_checkpoints, list_checkpoints
 
     last, best = args.last, args.best
     if last is None and best is None:  # every checkpoint there is
@@ -213,14 +213,14 @@ def cmd_average(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from laura_core.checkpoint import release_checkpoint
+    from laura_core.training.checkpoint import release_checkpoint
 
     print(f"released {args.src} as {release_checkpoint(args.src, args.dst)} (no trainer state)")
     return 0
 
 
 def cmd_curves(args: argparse.Namespace) -> int:
-    from laura_core.curves import plot_curves
+    from laura_core.training.curves import plot_curves
 
     print(f"wrote {plot_curves(args.exp_dir, args.out)}")
     return 0
@@ -230,7 +230,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from laura_core.config import load_config
-    from laura_core.infer import InferConfig, infer, load_inference_model
+    from laura_core.inference.infer import InferConfig, infer, load_inference_model
     from laura_core.registry import get_registry
 
     jobs = []
@@ -278,8 +278,8 @@ def _codec(args: argparse.Namespace):
     """The codec of ``--codec``: a codec directory, or a registry name with ``--size`` and options."""
     from pathlib import Path
 
-    from laura_core.codec import CodecSpec, build_codec
     from laura_core.config import options_from_dotlist
+    from laura_core.model.codec import CodecSpec, build_codec
     from laura_core.registry import get_registry
     from laura_core.runtime import prepare_torch
 
@@ -302,7 +302,7 @@ def _progress(label: str):
 def cmd_codec_encode(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from laura_core.codes import manifest_code_usage
+    from laura_core.data.codes import manifest_code_usage
     from laura_core.lock import output_lock
 
     codec, identity = _codec(args)
@@ -324,7 +324,7 @@ def cmd_codec_encode(args: argparse.Namespace) -> int:
 def _encode(codec, identity: str, src, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from laura_core.codes import encode_dir, encode_manifest
+    from laura_core.data.codes import encode_dir, encode_manifest
 
     if src.is_dir():
         return encode_dir(codec, identity, src, Path(args.dst), args.batch_seconds, args.device, _progress("encoded"))
@@ -335,7 +335,7 @@ def _encode(codec, identity: str, src, args: argparse.Namespace) -> int:
 def cmd_codec_decode(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from laura_core.codes import decode_dir
+    from laura_core.data.codes import decode_dir
     from laura_core.lock import output_lock
 
     codec, identity = _codec(args)
@@ -348,8 +348,8 @@ def cmd_codec_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_codec_export(args: argparse.Namespace) -> int:
-    from laura_core.codec import CodecSpec, resolved_options, save_codec
     from laura_core.config import options_from_dotlist
+    from laura_core.model.codec import CodecSpec, resolved_options, save_codec
     from laura_core.registry import get_registry
 
     registry = get_registry()
@@ -367,7 +367,7 @@ def cmd_codec_export(args: argparse.Namespace) -> int:
 def cmd_codec_release(args: argparse.Namespace) -> int:
     import torch
 
-    from laura_core.codec import release_codec
+    from laura_core.model.codec import release_codec
     from laura_core.registry import get_registry
 
     identity = release_codec(args.src, args.dst, get_registry(), getattr(torch, args.dtype))

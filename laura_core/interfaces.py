@@ -1,4 +1,4 @@
-"""Interfaces of the model's components. Plugins implement them; ``laura_core.model`` assembles them.
+"""Interfaces of the model's components. Plugins implement them; ``laura_core.model.lauragpt`` assembles them.
 
 Shapes use B = batch, S = samples, F = feature frames, T = sequence positions, D = width,
 H = attention heads, Hkv = key/value heads, Dh = head width, L = layers.
@@ -226,7 +226,7 @@ class Codec(nn.Module, abc.ABC):
 
     def inference_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights encoding and decoding use (training-only parts such as a discriminator left out):
-        what a codec directory holds, and what the codec's identity hashes (``laura_core.codec``)."""
+        what a codec directory holds, and what the codec's identity hashes (``laura_core.model.codec``)."""
         return self.state_dict()
 
 
@@ -265,7 +265,7 @@ class Vocoder(nn.Module, abc.ABC):
     baseline predicts groups 2..n_q one pass each. The condition is a sequence the vocoder encodes
     itself (``condition_features``): text ids for TTS, noisy speech for SE. A vocoder is built for one
     codec: it gets the codec's ``n_q``, ``codebook_size``, ``dim`` and ``sample_rate`` and the
-    tokenizer's ``text_vocab_size`` as options (``laura_core.codec.vocoder_options``), never from its
+    tokenizer's ``text_vocab_size`` as options (``laura_core.model.codec.vocoder_options``), never from its
     own config. Padding never changes a real item's output.
     """
 

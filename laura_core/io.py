@@ -1,4 +1,6 @@
-"""File I/O shared by every command: atomic writes and JSONL with errors that say where."""
+"""File I/O shared by every command: atomic writes, JSONL with errors that say where, and directories
+that check themselves (``manifest.json``: the sha256 of every file, written last, verified on every load
+of a checkpoint, an averaged model, a codec or a vocoder)."""
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +8,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from laura_core.errors import DataError
 
@@ -45,6 +47,46 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+MANIFEST = "manifest.json"
+
+
+def write_manifest(directory: Path, step: int | None = None) -> None:
+    """``manifest.json``: the sha256 and size of every file of ``directory``, written last."""
+    files = sorted(p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and p.name != MANIFEST)
+    write_json(directory / MANIFEST, {"step": step, "files": {name: sha256_file(directory / name) for name in files},
+                                      "sizes": {name: (directory / name).stat().st_size for name in files}})
+
+
+def verify_checkpoint(directory: Path) -> dict[str, Any]:
+    """The manifest of a checkpoint whose every file is present and matches its hash."""
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise DataError(f"{directory}: incomplete checkpoint (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text())
+        files = manifest["files"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise DataError(f"{path}: malformed checkpoint manifest ({e})") from None
+    for name, digest in files.items():
+        file = directory / name
+        if not file.is_file():
+            raise DataError(f"{file}: missing from the checkpoint")
+        if sha256_file(file) != digest:
+            raise DataError(f"{file}: corrupt or truncated (sha256 differs from {MANIFEST}); not loading it")
+    return manifest
+
+
+def verify_if_saved_by_laura(path: str | Path) -> None:
+    """Verify the checkpoint or model directory ``path`` is (or holds the file ``path``) when it has a
+    manifest: every load of laura's own outputs is checked. Other weights (a Hugging Face folder, a
+    file from elsewhere) have no manifest and are taken as they are."""
+    path = Path(path)
+    directory = path if path.is_dir() else path.parent
+    if (directory / MANIFEST).is_file():
+        verify_checkpoint(directory)
 
 
 def write_json(path: str | Path, data) -> Path:

@@ -195,7 +195,7 @@ def new_task(name: str, input: str, output: str, out_dir: str | Path) -> Path:
         "hyp_field": "audio" if codec else "text", "ref_type": "AUDIO" if codec else "TEXT",
         "metric": _CODEC_METRIC if codec else _TEXT_METRIC, "score": _CODEC_SCORE if codec else _TEXT_SCORE,
         "imports": "import numpy as np\nimport soundfile as sf\n\n" if codec else "",
-        "metric_import": "from laura_core.metrics.audio import si_sdr\n" if codec else "",
+        "metric_import": "from laura_core.scoring.metrics.audio import si_sdr\n" if codec else "",
     }
     for filename, template in (("pyproject.toml", _PYPROJECT), (f"laura_task_{name}.py", _TASK),
                                (f"test_laura_task_{name}.py", _TEST), ("README.md", _README)):

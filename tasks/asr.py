@@ -1,6 +1,6 @@
 """ASR: speech -> transcript. Scored by corpus WER and CER after the documented text normaliser."""
 from laura_core import hookimpl
-from laura_core.metrics.text import ErrorRateOptions, error_rates
+from laura_core.scoring.metrics.text import ErrorRateOptions, error_rates
 from laura_core.task import Field, FieldType, Metric, Modality, Task, TaskScore
 
 

@@ -1,6 +1,6 @@
 """S2TT: speech -> text in another language. Scored by sacreBLEU corpus BLEU and chrF."""
 from laura_core import hookimpl
-from laura_core.metrics.translation import TranslationScoring
+from laura_core.scoring.metrics.translation import TranslationScoring
 from laura_core.task import Field, FieldType, Modality, Task
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from laura_core import hookimpl
 from laura_core.audio import read_audio
 from laura_core.errors import ConfigError, RegistryError
-from laura_core.metrics.audio import pesq_wb, si_sdr, stoi
+from laura_core.scoring.metrics.audio import pesq_wb, si_sdr, stoi
 from laura_core.task import Field, FieldType, Metric, Modality, Task, TaskScore
 
 

@@ -18,9 +18,9 @@ import numpy as np
 from laura_core import hookimpl
 from laura_core.audio import read_audio
 from laura_core.errors import ConfigError, RegistryError
-from laura_core.judge import cosine
-from laura_core.metrics.audio import MCDOptions, mcd_dtw
-from laura_core.metrics.text import ErrorRateOptions, error_rates
+from laura_core.scoring.judge import cosine
+from laura_core.scoring.metrics.audio import MCDOptions, mcd_dtw
+from laura_core.scoring.metrics.text import ErrorRateOptions, error_rates
 from laura_core.task import Field, FieldType, Metric, Modality, Task, TaskScore
 
 

@@ -18,11 +18,11 @@ import yaml
 from lhotse import CutSet
 
 from laura_core.audio import read_audio
-from laura_core.data import load_waveform
+from laura_core.data.batches import load_waveform
 from laura_core.manifest import read_cuts
-from laura_core.model import Item
-from laura_core.train import train
-from laura_core.train_config import load_train_config
+from laura_core.model.lauragpt import Item
+from laura_core.training.config import load_train_config
+from laura_core.training.trainer import train
 from laura_plugins.whisper_models import PACKAGED
 from tests.conftest import write_wav
 from tests.core.test_validate import audio_cut
@@ -81,7 +81,7 @@ def trained(tmp_path_factory, registry):
     path.write_text(yaml.safe_dump(conf))
     torch.manual_seed(0)
     checkpoint = train(load_train_config(path))
-    from laura_core.train_lm import LanguageModelKind
+    from laura_core.training.lm import LanguageModelKind
 
     kind = LanguageModelKind(load_train_config(path), registry)
     kind.load(checkpoint)

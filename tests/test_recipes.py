@@ -144,7 +144,7 @@ def test_every_recipe_config_parses_and_builds_its_model(conf, capsys):
     """Every recipe config, the GPU and paper ones included, is a valid training config whose model
     `laura model info` builds (on the meta device: the paper size costs no memory)."""
     from laura_core.config import load_config
-    from laura_core.train_config import TrainConfig
+    from laura_core.training.config import TrainConfig
 
     path = ROOT / conf
     cfg = load_config(TrainConfig, path, ["exp_dir=unused"])

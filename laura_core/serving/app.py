@@ -27,7 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from laura_core.errors import ConfigError, DataError
-from laura_core.infer import InferConfig
+from laura_core.inference.infer import InferConfig
 from laura_core.serving.batcher import Batcher, Busy, Job
 from laura_core.task import Modality
 

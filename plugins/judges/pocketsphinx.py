@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from laura_core import hookimpl
-from laura_core.metrics.audio import is_silent
+from laura_core.scoring.metrics.audio import is_silent
 
 
 class PocketSphinxJudge:

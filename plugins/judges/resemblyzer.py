@@ -16,7 +16,7 @@ import torch
 
 from laura_core import hookimpl
 from laura_core.errors import ConfigError
-from laura_core.metrics.audio import is_silent
+from laura_core.scoring.metrics.audio import is_silent
 
 
 class ResemblyzerJudge:

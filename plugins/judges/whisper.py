@@ -21,7 +21,7 @@ import numpy as np
 
 from laura_core import hookimpl
 from laura_core.errors import ConfigError
-from laura_core.metrics.audio import is_silent
+from laura_core.scoring.metrics.audio import is_silent
 from laura_plugins.whisper_models import resolve
 
 

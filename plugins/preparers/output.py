@@ -14,10 +14,10 @@ from typing import Iterator, Sequence
 from lhotse import Recording
 from lhotse.cut import Cut
 
+from laura_core.data.prompts import pair_prompts
 from laura_core.errors import DataError
 from laura_core.io import atomic_write_bytes, write_json
 from laura_core.manifest import SPLITS
-from laura_core.prompts import pair_prompts
 from laura_plugins.preparers.sources import Where
 
 log = logging.getLogger(__name__)

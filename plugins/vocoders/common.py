@@ -2,9 +2,9 @@
 and the codec checks and per-item decoding.
 
 A vocoder is built for one codec: ``n_q``, ``codebook_size``, ``dim`` and the ``sample_rate`` of
-audio conditions are config fields the trainer fills from the codec (``laura_core.codec.vocoder_options(codec)``). They
-are saved with the config, so the vocoder rebuilds without the codec, and ``loss``/``synthesize``
-refuse a codec that does not match.
+audio conditions are config fields the trainer fills from the codec
+(``laura_core.model.codec.vocoder_options(codec)``). They are saved with the config, so the vocoder
+rebuilds without the codec, and ``loss``/``synthesize`` refuse a codec that does not match.
 
 Padding never reaches real positions: conditions are encoded per modality with padding masks, and
 the predictor packs each item's ``[condition ; codes]`` left-aligned, so a padded batch gives each
@@ -39,7 +39,7 @@ class VocoderConfig:
     """Options of both vocoders. The codec fields are 0 until filled from the codec; the model refuses
     to build without them (``require_codec_fields``), so nothing about the codec is assumed."""
 
-    # -- from the codec (the trainer fills them: ``laura_core.codec.vocoder_options(codec)``); 0 = not set --
+    # -- from the codec (the trainer fills them: ``laura_core.model.codec.vocoder_options(codec)``); 0 = not set --
     n_q: int = 0  # quantizer groups
     codebook_size: int = 0  # codes per quantizer group
     dim: int = 0  # width of the codec's (summed) embeddings
@@ -83,7 +83,7 @@ class VocoderConfig:
         """Building the model needs the codec's numbers: refuse a config where they are still 0."""
         for name in self.codec_fields():
             self._check(getattr(self, name) > 0, name, "is not set: fill it from the codec "
-                        "(laura_core.codec.vocoder_options(codec))")
+                        "(laura_core.model.codec.vocoder_options(codec))")
 
     def block_config(self, n_layers: int) -> ConformerConfig:
         return ConformerConfig(d_model=self.d_model, n_heads=self.n_heads, ffn_dim=self.ffn_dim, n_layers=n_layers,

@@ -74,8 +74,8 @@ def vocoder_dir(setup, tmp_path_factory) -> Path:
 
 def make_vocoder(setup: Path, exp_dir: Path) -> Path:
     """A onestep vocoder trained for two steps against ``setup``'s codec, with its tokenizer."""
-    from laura_core.train import train
-    from laura_core.train_config import load_train_config
+    from laura_core.training.config import load_train_config
+    from laura_core.training.trainer import train
 
     values = yaml.safe_load(setup.read_text())
     return train(load_train_config(None, [

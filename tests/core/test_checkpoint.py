@@ -8,15 +8,15 @@ import torch
 
 from safetensors.torch import load_file
 
-from laura_core.checkpoint import (
-    MANIFEST, STATE, Score, average_checkpoints, best_checkpoints, latest_checkpoint, list_checkpoints,
-    load_state, read_best, record_best, rng_state, save_checkpoint, set_rng_state, verify_checkpoint,
+from laura_core.training.checkpoint import (
+    STATE, Score, average_checkpoints, best_checkpoints, latest_checkpoint, list_checkpoints,
+    load_state, read_best, record_best, rng_state, save_checkpoint, set_rng_state,
 )
 from laura_core.cli import main as cli_main
 from laura_core.errors import ConfigError, DataError, LauraError, LayoutMismatchError
-from laura_core.io import sha256_file
-from laura_core.model import MODEL_FILE, load_model
-from laura_core.train import train
+from laura_core.io import MANIFEST, sha256_file, verify_checkpoint
+from laura_core.model.lauragpt import MODEL_FILE, load_model
+from laura_core.training.trainer import train
 from tests.core.conftest import SENTENCES
 from tests.core.test_train import config
 
@@ -251,7 +251,7 @@ def test_averaging_refuses_a_corrupt_checkpoint_or_another_layout(trained, tmp_p
 
 
 def test_a_released_checkpoint_is_the_model_without_its_trainer_state(trained, tmp_path, registry, capsys):
-    from laura_core.infer import load_inference_model
+    from laura_core.inference.infer import load_inference_model
 
     last = list_checkpoints(copy_of(trained, tmp_path) / "checkpoints")[-1]
     out = tmp_path / "released"

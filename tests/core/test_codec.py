@@ -11,16 +11,16 @@ import torch
 import yaml
 from lhotse import CutSet
 
-from laura_core.checkpoint import list_checkpoints
 from laura_core.cli import main
-from laura_core.codec import CODEC_WEIGHTS, CodecSpec, build_codec, load_codec
-from laura_core.codes import CodeUsage, encode_manifest, encode_waves, manifest_code_usage
+from laura_core.data.codes import CodeUsage, encode_manifest, encode_waves, manifest_code_usage
 from laura_core.errors import ConfigError
 from laura_core.manifest import CODEC, CODES, read_cuts
+from laura_core.model.codec import CODEC_WEIGHTS, CodecSpec, build_codec, load_codec
 from laura_core.registry import get_registry
-from laura_core.train import train
-from laura_core.train_codec import load_vocoder
-from laura_core.train_config import load_train_config
+from laura_core.training.checkpoint import list_checkpoints
+from laura_core.training.codec import load_vocoder
+from laura_core.training.config import load_train_config
+from laura_core.training.trainer import train
 from tests.conftest import write_wav
 from tests.core.test_train import log_records
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from laura_core.ctc_prefix import CTCPrefixScorer
 from laura_core.errors import ConfigError
-from laura_core.generation import DecodeOptions
-from laura_core.model import Item, build_model, load_model_config
+from laura_core.model.ctc_prefix import CTCPrefixScorer
+from laura_core.model.generation import DecodeOptions
+from laura_core.model.lauragpt import Item, build_model, load_model_config
 from tests.core.test_model import mixed_items
 
 C = 5  # text ids 0..4, blank 5; eos is column C of the decoder's restricted logits

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from laura_core.cli import main
-from laura_core.curves import task_metric
+from laura_core.training.curves import task_metric
 
 
 def test_curves_are_drawn_from_train_and_valid_records(tmp_path, registry):

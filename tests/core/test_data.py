@@ -8,13 +8,13 @@ import pytest
 import torch
 from lhotse import CutSet, MonoCut, Recording
 
-from laura_core.data import (
+from laura_core.data.batches import (
     TASK, DataConfig, LauraDataset, NoiseConfig, TaskData, cut_to_item, make_loader, make_sampler, mix_tasks,
     padding_efficiency,
 )
+from laura_core.data.validate import OnError, ValidationOptions
 from laura_core.errors import ConfigError, DataError
-from laura_core.validate import OnError, ValidationOptions
-from laura_core.vocab import VocabLayout
+from laura_core.model.vocab import VocabLayout
 from tests.conftest import write_wav
 from tests.core.test_validate import audio_cut, text_cut, tone
 

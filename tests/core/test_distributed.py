@@ -12,12 +12,12 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
-from laura_core.data import DataBatch, shard_batches
-from laura_core.distributed import Distributed, DistributedConfig
-from laura_core.model import MODEL_FILE
+from laura_core.data.batches import DataBatch, shard_batches
+from laura_core.model.lauragpt import MODEL_FILE
 from laura_core.registry import get_registry
-from laura_core.train_config import TrainConfig
-from laura_core.train_lm import LanguageModelKind
+from laura_core.training.config import TrainConfig
+from laura_core.training.distributed import Distributed, DistributedConfig
+from laura_core.training.lm import LanguageModelKind
 from tests.core.test_train import config, log_records
 
 REPO = Path(__file__).resolve().parents[2]
@@ -153,7 +153,7 @@ def test_torchrun_trains_saves_once_and_resumes(setup, tmp_path, strategy):
 
 
 def test_torchrun_trains_a_codec_with_its_discriminator_under_ddp(setup, tmp_path, registry):
-    from laura_core.codec import load_codec
+    from laura_core.model.codec import load_codec
     from tests.core.test_codec import setup_values
 
     asr = setup_values(setup)["manifest"]["asr"]

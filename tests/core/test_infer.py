@@ -9,18 +9,18 @@ import pytest
 import soundfile as sf
 import yaml
 
-import laura_core.infer as infer_module
-from laura_core.checkpoint import list_checkpoints, write_manifest
+import laura_core.inference.infer as infer_module
 from laura_core.cli import main
-from laura_core.data import item_source
+from laura_core.data.batches import item_source
+from laura_core.data.validate import OnError, ValidationOptions
 from laura_core.errors import ConfigError, DataError
-from laura_core.generation import DecodeOptions
-from laura_core.infer import InferConfig, infer, load_inference_model, split_name
-from laura_core.io import read_jsonl
+from laura_core.inference.infer import InferConfig, infer, load_inference_model, split_name
+from laura_core.io import read_jsonl, write_manifest
 from laura_core.manifest import cut_to_record, read_cuts
-from laura_core.model import Item
-from laura_core.train import train
-from laura_core.validate import OnError, ValidationOptions
+from laura_core.model.generation import DecodeOptions
+from laura_core.model.lauragpt import Item
+from laura_core.training.checkpoint import list_checkpoints
+from laura_core.training.trainer import train
 from tests.core.conftest import manifests
 from tests.core.test_train import config
 
@@ -208,8 +208,8 @@ def test_tts_speaks_in_the_voice_of_a_prompt(setup, model_dir, vocoder_dir, regi
     from lhotse import CutSet, Recording
 
     from laura_core.audio import read_audio
-    from laura_core.codes import encode_waves
-    from laura_core.model import LauraGPT
+    from laura_core.data.codes import encode_waves
+    from laura_core.model.lauragpt import LauraGPT
 
     cuts = list(read_cuts(manifests(setup)["tts"]))
     voice = cut_to_record(cuts[3])

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from laura_core.errors import ConfigError
-from laura_core.model import Item, build_model, load_model_config
-from laura_core.train_lm import free_running_accuracy
-from laura_core.trunk_cache import TrunkCache
+from laura_core.model.lauragpt import Item, build_model, load_model_config
+from laura_core.model.trunk_cache import TrunkCache
+from laura_core.training.lm import free_running_accuracy
 from tests.core.test_model import mixed_items
 
 

@@ -6,7 +6,7 @@ import pytest
 from laura_core import hookimpl
 from laura_core.errors import LauraError
 from laura_core.registry import Registry
-from laura_core.scoring import score_files
+from laura_core.scoring.score import score_files
 from laura_core.task import Metric, TaskScore
 
 

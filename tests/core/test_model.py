@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from laura_core.errors import LayoutMismatchError
-from laura_core.generation import DecodeOptions
-from laura_core.model import Item, build_model, load_model, load_model_config, save_model
-from laura_core.sequence import IGNORE_INDEX
+from laura_core.model.generation import DecodeOptions
+from laura_core.model.lauragpt import Item, build_model, load_model, load_model_config, save_model
+from laura_core.model.sequence import IGNORE_INDEX
+from laura_core.model.vocab import VocabLayout
 from laura_core.task import Modality
-from laura_core.vocab import VocabLayout
 
 TASKS = ["aac", "asr", "mt", "s2tt", "se", "ser", "slu", "tts"]
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 from lhotse import AudioSource, MonoCut, Recording, SupervisionSegment
 
-from laura_core.data import prompted
-from laura_core.generation import DecodeOptions
-from laura_core.model import Item
-from laura_core.prompts import PromptPool, VoicePrompt, crop
+from laura_core.data.batches import prompted
+from laura_core.data.prompts import PromptPool, VoicePrompt, crop
+from laura_core.model.generation import DecodeOptions
+from laura_core.model.lauragpt import Item
 from tests.core.test_model import codec_ids, mixed_items, text_ids, tiny  # noqa: F401
 
 
@@ -91,9 +91,9 @@ def test_generation_continues_after_the_prompt_and_returns_only_the_new_codes(ti
 def test_training_items_draw_their_prompts_by_config(tiny, registry, tmp_path):  # noqa: F811
     from lhotse import CutSet
 
-    from laura_core.data import DataConfig, LauraDataset, TaskData, _tagged
+    from laura_core.data.batches import DataConfig, LauraDataset, TaskData, _tagged
+    from laura_core.data.prompts import PromptConfig
     from laura_core.errors import ConfigError
-    from laura_core.prompts import PromptConfig
 
     model, _ = tiny
     Spelling.vocab_size = 40

@@ -4,7 +4,7 @@ import jiwer
 import pytest
 
 from laura_core.errors import DataError
-from laura_core.scoring import score_dir, score_files
+from laura_core.scoring.score import score_dir, score_files
 from tests.conftest import write_jsonl, write_wav
 
 REFS = [{"id": "u1", "text": "a b c d"}, {"id": "u2", "text": "e f"}, {"id": "u3", "text": "g h i"}]

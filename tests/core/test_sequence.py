@@ -1,8 +1,8 @@
 import pytest
 
-from laura_core.sequence import IGNORE_INDEX, build_sequence
+from laura_core.model.sequence import IGNORE_INDEX, build_sequence
+from laura_core.model.vocab import VocabLayout
 from laura_core.task import Modality
-from laura_core.vocab import VocabLayout
 
 L = VocabLayout.create(text_size=50, tasks=["asr", "tts", "mt"], codec_size=16)
 

@@ -9,12 +9,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from laura_core.checkpoint import list_checkpoints
 from laura_core.errors import ConfigError, LauraError
-from laura_core.model import MODEL_FILE
-from laura_core.train import learning_rate, train
-from laura_core.train_log import read_train_log
-from laura_core.train_config import OptimConfig, TrainConfig, load_train_config
+from laura_core.model.lauragpt import MODEL_FILE
+from laura_core.training.checkpoint import list_checkpoints
+from laura_core.training.config import OptimConfig, TrainConfig, load_train_config
+from laura_core.training.log import read_train_log
+from laura_core.training.trainer import learning_rate, train
 from tests.core.conftest import manifests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,7 +129,7 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(setup, tmp_path):
 
 
 def test_out_of_memory_names_the_batch(setup, tmp_path, monkeypatch):
-    from laura_core.model import LauraGPT
+    from laura_core.model.lauragpt import LauraGPT
 
     def oom(self, *args):
         raise torch.OutOfMemoryError("CUDA out of memory")
@@ -204,7 +204,7 @@ def test_validation_voices_audio_outputs_with_a_vocoder(setup, vocoder_dir, tmp_
 def test_matrices_are_decayed_and_biases_and_norm_scales_are_not():
     from torch import nn
 
-    from laura_core.train import optimizer_groups
+    from laura_core.training.trainer import optimizer_groups
 
     generator = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 2))
     discriminator = nn.Linear(2, 1)
@@ -252,7 +252,7 @@ def test_validation_decodes_items_drawn_across_the_dev_set_and_logs_unavailable_
 def test_a_plugin_task_trains_beside_a_presets_tasks_with_their_ids_unmoved(setup, tmp_path):
     import json
 
-    from laura_core.vocab import VocabLayout
+    from laura_core.model.vocab import VocabLayout
 
     asr = manifests(setup)["asr"]  # the plugin's lid reads cut.supervisions[0].language: "en" here
     tasks = "[" + ", ".join(f"{{task: {t}, manifest: {m}}}" for t, m in [*manifests(setup).items(), ("lid", asr)]) + "]"

@@ -8,8 +8,8 @@ import soundfile as sf
 from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 
 from laura_core.cli import main
+from laura_core.data.validate import OnError, ValidationOptions, check_cuts, filter_valid, validate_manifest
 from laura_core.errors import DataError
-from laura_core.validate import OnError, ValidationOptions, check_cuts, filter_valid, validate_manifest
 from tests.conftest import write_wav
 from tests.core.test_cli import laura
 
@@ -146,7 +146,7 @@ def test_stop_policy_raises_naming_the_bad_records(registry, asr_cuts):
 
 def test_skip_policy_drops_exactly_the_bad_records_and_says_so(registry, asr_cuts, caplog):
     options = ValidationOptions(sample_rates=[16000], max_duration=2.0, on_error=OnError.skip)
-    with caplog.at_level(logging.WARNING, logger="laura_core.validate"):
+    with caplog.at_level(logging.WARNING, logger="laura_core.data.validate"):
         kept, report = filter_valid(asr_cuts, registry.task("asr"), options, manifest="train")
     assert [c.id for c in kept] == CLEAN
     assert report.bad == 9 and len(report.problems) == 8

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from laura_core.errors import LayoutMismatchError
+from laura_core.model.vocab import VocabLayout
 from laura_core.task import Modality
-from laura_core.vocab import VocabLayout
 
 TASKS = ["tts", "asr", "slu", "mt"]
 

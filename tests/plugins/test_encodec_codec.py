@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from laura_core.codec import load_codec, save_codec, weights_hash
 from laura_core.errors import ConfigError
+from laura_core.model.codec import load_codec, save_codec, weights_hash
 from laura_core.registry import Registry
 from laura_plugins.codecs import encodec as plugin
 from laura_plugins.codecs.encodec import BANDWIDTHS, EncodecCodec, EncodecConfig

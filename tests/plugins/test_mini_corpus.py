@@ -134,7 +134,7 @@ def test_missing_packages_are_named_with_the_install_command(monkeypatch, regist
 
 
 def test_every_manifest_validates(built, registry):
-    from laura_core.validate import ValidationOptions, validate_manifest
+    from laura_core.data.validate import ValidationOptions, validate_manifest
 
     _, manifests = built[0]
     for task_name, splits in manifests.items():
@@ -145,7 +145,7 @@ def test_every_manifest_validates(built, registry):
 
 def test_bucketing_keeps_padding_low_on_the_mini_corpus(registry, tmp_path):
     """A mini corpus of 150 utterances per task, mixed as training mixes the tasks that need no codec codes."""
-    from laura_core.data import DataConfig, TaskData, make_sampler, mix_tasks, padding_efficiency
+    from laura_core.data.batches import DataConfig, TaskData, make_sampler, mix_tasks, padding_efficiency
 
     try:
         sources.require()

@@ -273,7 +273,7 @@ def test_inference_weights_match_modules(tied):
 @torch.no_grad()
 @pytest.mark.parametrize("use_cache", [True, False], ids=["cache", "no-cache"])
 def test_decode_with_inference_weights_matches_modules_and_transformers(pair, use_cache):
-    from laura_core.generation import DecodeOptions, Prompt, decode
+    from laura_core.model.generation import DecodeOptions, Prompt, decode
 
     hf, ours = pair
     ids, mask = left_padded([4, 10, 7])

@@ -11,8 +11,8 @@ import tokenizers
 from omegaconf import OmegaConf
 from tokenizers import decoders, models, pre_tokenizers, processors, trainers
 
+from laura_core.data.corpus import iter_texts
 from laura_core.errors import ConfigError, DataError
-from laura_core.corpus import iter_texts
 from laura_plugins.tokenizers.hf import HFTokenizer, HFTokenizerConfig
 from laura_plugins.tokenizers.sentencepiece import SentencePieceConfig, SentencePieceTokenizer
 from tests.conftest import write_jsonl, write_wav

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from laura_core.errors import ConfigError, DataError
-from laura_core.codec import vocoder_options
+from laura_core.model.codec import vocoder_options
 
 TEXT_VOCAB = 50
 STEPS = 100  # optimizer steps the one-step vocoder gets to fit a small fixed set

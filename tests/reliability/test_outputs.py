@@ -6,14 +6,14 @@ import shutil
 import pytest
 from lhotse import CutSet
 
-from laura_core.checkpoint import list_checkpoints
 from laura_core.cli import main
 from laura_core.errors import DataError
-from laura_core.infer import InferConfig, infer, load_inference_model
+from laura_core.inference.infer import InferConfig, infer, load_inference_model
 from laura_core.lock import output_lock
 from laura_core.manifest import read_cuts
 from laura_core.names import MAX_ID_LENGTH, id_problem, output_path
-from laura_core.train import train
+from laura_core.training.checkpoint import list_checkpoints
+from laura_core.training.trainer import train
 from tests.core.conftest import manifests
 from tests.core.test_train import config
 
@@ -110,7 +110,7 @@ def test_an_altered_vocoder_is_refused(setup, model_dir, vocoder_dir, registry, 
 def test_a_state_file_with_code_in_it_is_named_and_never_unpickled(tmp_path):
     import pickle
 
-    from laura_core.checkpoint import load_state
+    from laura_core.training.checkpoint import load_state
 
     class Evil:
         def __reduce__(self):
@@ -153,7 +153,7 @@ def test_tts_speaks_text_only_records(setup, model_dir, vocoder_dir, tmp_path):
 
 
 def test_empty_text_outputs_are_left_out_and_counted(setup, model_dir, tmp_path, monkeypatch, capsys):
-    from laura_core.model import LauraGPT
+    from laura_core.model.lauragpt import LauraGPT
 
     real = LauraGPT.generate
 
@@ -174,9 +174,9 @@ def test_empty_text_outputs_are_left_out_and_counted(setup, model_dir, tmp_path,
 
 
 def test_a_prefill_in_chunks_decodes_as_one_pass(setup, model_dir, registry, monkeypatch):
-    import laura_core.generation as generation
-    from laura_core.data import item_source
-    from laura_core.model import Item
+    import laura_core.model.generation as generation
+    from laura_core.data.batches import item_source
+    from laura_core.model.lauragpt import Item
 
     bundle = load_inference_model(model_dir, registry)
     task = registry.task("mt")

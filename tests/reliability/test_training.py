@@ -6,13 +6,13 @@ import signal
 import pytest
 import torch
 
-from laura_core.checkpoint import list_checkpoints
 from laura_core.cli import main
 from laura_core.errors import ConfigError, DataError
 from laura_core.lock import LOCK_FILE, output_lock
-from laura_core.train import Stopped, train
-from laura_core.train_lm import LanguageModelKind
-from laura_core.train_log import read_train_log
+from laura_core.training.checkpoint import list_checkpoints
+from laura_core.training.lm import LanguageModelKind
+from laura_core.training.log import read_train_log
+from laura_core.training.trainer import Stopped, train
 from tests.core.test_train import config, weights
 
 COMMON = ("max_steps=8", "save_every=2", "keep_last=2", "valid_every=0", "log_every=1")
@@ -59,7 +59,7 @@ def test_a_broken_newest_checkpoint_is_skipped_never_counted_and_the_log_only_gr
 
 
 def test_pruning_keeps_the_newest_checkpoint_that_verifies(setup, tmp_path):
-    from laura_core.checkpoint import prune_checkpoints
+    from laura_core.training.checkpoint import prune_checkpoints
 
     exp = tmp_path / "exp"
     train(config(setup, exp, *COMMON, "max_steps=6", "keep_last=0"))
@@ -121,7 +121,7 @@ def test_sigterm_finishes_the_step_writes_a_checkpoint_and_resumes_exactly(setup
                  "writing file data/0: file write failed"),
 ])
 def test_a_full_disk_is_one_line_and_keeps_earlier_checkpoints(setup, tmp_path, monkeypatch, capsys, error):
-    import laura_core.checkpoint as checkpoint
+    import laura_core.training.checkpoint as checkpoint
 
     exp = tmp_path / "exp"
     train(config(setup, exp, *COMMON, "max_steps=2"))
@@ -130,7 +130,7 @@ def test_a_full_disk_is_one_line_and_keeps_earlier_checkpoints(setup, tmp_path, 
         raise error
 
     monkeypatch.setattr(checkpoint, "save_state", full)
-    monkeypatch.setattr("laura_core.train.save_state", full)
+    monkeypatch.setattr("laura_core.training.trainer.save_state", full)
     assert main(["train", str(setup), f"exp_dir={exp}", *COMMON, "max_steps=4", "resume=true"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"laura: error: {exp / 'checkpoints'}: cannot write the checkpoint of step 4 (") and \
@@ -145,7 +145,7 @@ def test_a_failing_validation_keeps_the_steps_it_followed(setup, tmp_path, monke
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in a metric")
 
-    monkeypatch.setattr("laura_core.train.evaluate", broken)
+    monkeypatch.setattr("laura_core.training.trainer.evaluate", broken)
     with pytest.raises(RuntimeError, match="a bug in a metric"):
         train(config(setup, exp, *COMMON, "max_steps=4", "save_every=4", "valid_every=4"))
     assert [d.name for d in list_checkpoints(exp / "checkpoints")] == ["step_00000004"]  # written before validating

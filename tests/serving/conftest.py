@@ -30,14 +30,14 @@ class Served:
     hyps: dict[str, dict[str, dict]]  # task -> id -> its hypothesis record in hyp.jsonl
 
     def checkpoint(self) -> Path:
-        from laura_core.checkpoint import latest_checkpoint
+        from laura_core.training.checkpoint import latest_checkpoint
 
         return latest_checkpoint(self.exp_dir / "checkpoints")
 
 
 @pytest.fixture(scope="package")
 def served(tmp_path_factory, registry) -> Served:
-    from laura_core.train import train
+    from laura_core.training.trainer import train
 
     root = tmp_path_factory.mktemp("served")
     setup = make_setup(root / "data", registry)

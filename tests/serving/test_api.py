@@ -80,7 +80,7 @@ def test_batches_do_not_change_outputs(served):
 
 
 def test_decode_options_and_seed_apply_per_call(served, model, monkeypatch):
-    from laura_core.model import LauraGPT
+    from laura_core.model.lauragpt import LauraGPT
 
     asked = []
     generate = LauraGPT.generate
@@ -106,7 +106,7 @@ def test_decode_options_and_seed_apply_per_call(served, model, monkeypatch):
 
 
 def test_a_voice_prompt_from_a_file_or_a_waveform(served, model, monkeypatch):
-    from laura_core.model import LauraGPT
+    from laura_core.model.lauragpt import LauraGPT
 
     prefixes = []
     generate = LauraGPT.generate

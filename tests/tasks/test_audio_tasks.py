@@ -6,8 +6,8 @@ import pesq
 import pystoi
 import pytest
 
-from laura_core.metrics.audio import MCDOptions, mcd_dtw, si_sdr
-from laura_core.scoring import score_files
+from laura_core.scoring.metrics.audio import MCDOptions, mcd_dtw, si_sdr
+from laura_core.scoring.score import score_files
 from laura_example_plugin import pcm_key
 from tests.conftest import RATE, write_jsonl, write_wav
 
@@ -50,7 +50,7 @@ def test_se_matches_pesq_and_pystoi(tmp_path, registry, speech):
 
 
 def test_an_output_that_stops_early_is_scored_on_the_whole_reference(speech):
-    from laura_core.metrics.audio import pesq_wb, stoi
+    from laura_core.scoring.metrics.audio import pesq_wb, stoi
 
     ref = speech["a"]
     tail_cut = ref[: RATE // 10]  # 0.1 s: PESQ alone would refuse it
@@ -107,7 +107,7 @@ def test_whisper_judge_hears_speech_and_names_itself(registry, tmp_path):
     import subprocess
 
     from laura_core.audio import read_audio
-    from laura_core.metrics.text import ErrorRateOptions, error_rates
+    from laura_core.scoring.metrics.text import ErrorRateOptions, error_rates
 
     text = "The birch canoe slid on the smooth planks."
     subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(tmp_path / "slt.wav")], check=True)
@@ -206,7 +206,7 @@ def test_mel_cepstra_are_pysptks_sp2mc():
 
     import librosa
 
-    from laura_core.metrics.audio import MCDOptions, mel_cepstrum
+    from laura_core.scoring.metrics.audio import MCDOptions, mel_cepstrum
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

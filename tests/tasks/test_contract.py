@@ -1,9 +1,9 @@
 """Contract tests run over every registered task, built-in or third-party."""
 import pytest
 
+from laura_core.model.vocab import VocabLayout
 from laura_core.registry import get_registry
 from laura_core.task import AudioRef, FieldType, Modality, Pair
-from laura_core.vocab import VocabLayout
 from tests.conftest import write_wav
 
 TASKS = sorted(get_registry().tasks())

@@ -3,7 +3,7 @@ import jiwer
 import pytest
 import sacrebleu
 
-from laura_core.metrics.text import ErrorRateOptions, NormalizerOptions, normalize
+from laura_core.scoring.metrics.text import ErrorRateOptions, NormalizerOptions, normalize
 from laura_core.task import Pair
 
 

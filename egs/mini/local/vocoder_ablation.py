@@ -21,14 +21,14 @@ import numpy as np
 import torch
 import torchaudio
 
-from laura_core.codec import load_codec
-from laura_core.data import load_waveform, text_ids
+from laura_core.data.batches import load_waveform, text_ids
 from laura_core.manifest import cut_to_record, read_cuts
-from laura_core.metrics.audio import pesq_wb, si_sdr
+from laura_core.model.codec import load_codec
+from laura_core.model.synthesis import synthesize
 from laura_core.registry import get_registry
 from laura_core.runtime import prepare_torch
-from laura_core.synthesis import synthesize
-from laura_core.train_codec import load_vocoder
+from laura_core.scoring.metrics.audio import pesq_wb, si_sdr
+from laura_core.training.codec import load_vocoder
 
 
 def log_mel_l1(ref: np.ndarray, est: np.ndarray, rate: int) -> float:

@@ -7,10 +7,10 @@ usage: vocoder_fits.py VOCODER CODEC TOKENIZER_MODEL
 import sys
 from pathlib import Path
 
-from laura_core.codec import load_codec
 from laura_core.errors import LauraError
+from laura_core.model.codec import load_codec
 from laura_core.registry import get_registry
-from laura_core.train_codec import load_vocoder
+from laura_core.training.codec import load_vocoder
 
 
 def main() -> int:

@@ -18,17 +18,18 @@ import torchaudio
 from torch import nn
 
 from laura_core.audio import write_wav
-from laura_core.codec import load_codec
-from laura_core.data import DataBatch, DataConfig, LauraDataset, make_sampler, mix_tasks
+from laura_core.data.batches import DataBatch, DataConfig, LauraDataset, make_sampler, mix_tasks
 from laura_core.errors import ConfigError
-from laura_core.io import write_json
-from laura_core.model import LAYOUT_FILE, MODEL_FILE, Item, ModelOutput, build_model, default_decoding, save_model
-from laura_core.synthesis import synthesize
+from laura_core.io import verify_if_saved_by_laura, write_json
+from laura_core.model.codec import load_codec
+from laura_core.model.lauragpt import (LAYOUT_FILE, MODEL_FILE, Item, ModelOutput, build_model, default_decoding,
+                                       save_model)
+from laura_core.model.synthesis import synthesize
+from laura_core.model.trunk_cache import TrunkCache
+from laura_core.model.vocab import VocabLayout
 from laura_core.task import Modality, Pair, Task
-from laura_core.train_codec import load_vocoder
-from laura_core.train_config import PARTS, TrainConfig
-from laura_core.trunk_cache import TrunkCache
-from laura_core.vocab import VocabLayout
+from laura_core.training.codec import load_vocoder
+from laura_core.training.config import PARTS, TrainConfig
 
 if TYPE_CHECKING:
     from laura_core.registry import Registry
@@ -210,8 +211,6 @@ def free_running_accuracy(outputs: list[list[int]], targets: list[list[int]]) ->
 def load_part(part: nn.Module, name: str, path: str) -> None:
     """Initialise ``part`` from a safetensors file holding its state dict or a whole model's."""
     from safetensors.torch import load_file
-
-    from laura_core.checkpoint import verify_if_saved_by_laura
 
     if not Path(path).is_file():
         raise ConfigError(f"init.{name}: file not found: {path}")

@@ -13,12 +13,12 @@ from typing import Any, Sequence
 
 from omegaconf import MISSING, OmegaConf
 
-from laura_core.codec import CodecSpec
 from laura_core.config import load_config, to_dict
-from laura_core.data import DataConfig
-from laura_core.distributed import STRATEGIES, DistributedConfig
+from laura_core.data.batches import DataConfig
 from laura_core.errors import ConfigError
-from laura_core.model import ModelConfig, load_model_config
+from laura_core.model.codec import CodecSpec
+from laura_core.model.lauragpt import ModelConfig, load_model_config
+from laura_core.training.distributed import STRATEGIES, DistributedConfig
 
 PARTS = ("encoder", "backbone")
 KINDS = ("lm", "codec", "vocoder")

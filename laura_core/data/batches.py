@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 import torch
 from omegaconf import MISSING
 
+from laura_core.data.prompts import PromptConfig, PromptPool, VoicePrompt
+from laura_core.data.validate import ValidationOptions, codes_problem, filter_valid
 from laura_core.errors import ConfigError, DataError
 from laura_core.interfaces import Tokenizer
 from laura_core.manifest import CODEC, CODES, cut_to_record, read_cuts
-from laura_core.model import Item
-from laura_core.prompts import PromptConfig, PromptPool, VoicePrompt
+from laura_core.model.lauragpt import Item
+from laura_core.model.vocab import VocabLayout
 from laura_core.task import Modality, Task
-from laura_core.validate import ValidationOptions, codes_problem, filter_valid
-from laura_core.vocab import VocabLayout
 
 if TYPE_CHECKING:
     from lhotse import CutSet

@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from laura_core.train_log import Meter
+from laura_core.training.log import Meter
 
 STRATEGIES = ("ddp", "fsdp")
 

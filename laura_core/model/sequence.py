@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from laura_core.model.vocab import VocabLayout
 from laura_core.task import Modality
-from laura_core.vocab import VocabLayout
 
 IGNORE_INDEX = -100
 

@@ -24,14 +24,14 @@ from torch import nn
 
 from laura_core.config import load_config, save_config
 from laura_core.errors import ConfigError, DataError
-from laura_core.ctc_prefix import CTCPrefixScorer
-from laura_core.generation import DecodeOptions, Generators, Prompt, allowed_ids, decode
 from laura_core.interfaces import AudioEncoder, Backbone
-from laura_core.io import atomic_write_text
-from laura_core.sequence import IGNORE_INDEX, build_sequence
+from laura_core.io import atomic_write_text, verify_if_saved_by_laura
+from laura_core.model.ctc_prefix import CTCPrefixScorer
+from laura_core.model.generation import DecodeOptions, Generators, Prompt, allowed_ids, decode
+from laura_core.model.sequence import IGNORE_INDEX, build_sequence
+from laura_core.model.trunk_cache import TrunkCache
+from laura_core.model.vocab import VocabLayout
 from laura_core.task import Modality, Task
-from laura_core.trunk_cache import TrunkCache
-from laura_core.vocab import VocabLayout
 
 if TYPE_CHECKING:
     from laura_core.registry import Registry
@@ -398,7 +398,7 @@ def resolved_config(model: LauraGPT, cfg: ModelConfig) -> ModelConfig:
     return out
 
 
-NAMED_CONFIGS = Path(__file__).parent / "configs" / "model"
+NAMED_CONFIGS = Path(__file__).parents[1] / "configs" / "model"
 
 
 def load_model_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> ModelConfig:
@@ -438,8 +438,6 @@ def load_model(
     """Rebuild a saved model. With ``expected_layout`` (from the tokenizer, tasks and codec in use), a
     checkpoint laid out differently is refused, naming each difference."""
     from safetensors.torch import load_file
-
-    from laura_core.checkpoint import verify_if_saved_by_laura
 
     directory = Path(directory)
     for name in (CONFIG_FILE, LAYOUT_FILE, MODEL_FILE):

@@ -29,22 +29,22 @@ import numpy as np
 import torch
 
 from laura_core.audio import read_audio, write_wav
-from laura_core.codec import load_codec, weights_hash
-from laura_core.codes import encode_waves
 from laura_core.config import load_config, to_dict
-from laura_core.data import item_source, load_waveform, prompted, text_ids
+from laura_core.data.batches import item_source, load_waveform, prompted, text_ids
+from laura_core.data.codes import encode_waves
+from laura_core.data.prompts import VoicePrompt, crop
+from laura_core.data.validate import OnError, ValidationOptions, check_cuts
 from laura_core.errors import ConfigError, DataError
-from laura_core.generation import DecodeOptions
 from laura_core.io import read_partial_jsonl, sha256_file, write_json, write_jsonl
 from laura_core.lock import output_lock
 from laura_core.manifest import cut_to_record, read_cuts
-from laura_core.model import Item, LauraGPT, default_decoding, load_model
+from laura_core.model.codec import load_codec, weights_hash
+from laura_core.model.generation import DecodeOptions
+from laura_core.model.lauragpt import Item, LauraGPT, default_decoding, load_model
+from laura_core.model.synthesis import synthesize
 from laura_core.names import output_path
-from laura_core.prompts import VoicePrompt, crop
 from laura_core.runtime import prepare_torch
-from laura_core.synthesis import synthesize
 from laura_core.task import FieldType, Modality, Task
-from laura_core.validate import OnError, ValidationOptions, check_cuts
 
 if TYPE_CHECKING:
     from laura_core.interfaces import Codec, Tokenizer, Vocoder
@@ -136,7 +136,7 @@ class InferenceModel:
 
 def checkpoint_of(path: str | Path) -> Path:
     """The checkpoint a path names: itself, or an experiment folder's newest checkpoint that verifies."""
-    from laura_core.checkpoint import TRAIN_CONFIG, latest_checkpoint
+    from laura_core.training.checkpoint import TRAIN_CONFIG, latest_checkpoint
 
     directory = Path(path)
     if not directory.is_dir():
@@ -154,10 +154,10 @@ def load_inference_model(model_dir: str | Path, registry: "Registry", vocoder_di
     """The model of a checkpoint (or averaged) directory, or of an experiment folder's newest checkpoint,
     its tokenizer and codec checked against the identities it recorded, and the vocoder of
     ``vocoder_dir`` (trained against the same codec)."""
-    from laura_core.checkpoint import TRAIN_CONFIG
-    from laura_core.train_codec import load_vocoder
-    from laura_core.train_config import TrainConfig
-    from laura_core.train_lm import CODEC_FILE, TOKENIZER_FILE
+    from laura_core.training.checkpoint import TRAIN_CONFIG
+    from laura_core.training.codec import load_vocoder
+    from laura_core.training.config import TrainConfig
+    from laura_core.training.lm import CODEC_FILE, TOKENIZER_FILE
 
     directory = checkpoint_of(model_dir)
     for name in (TRAIN_CONFIG, TOKENIZER_FILE):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from laura_core.errors import DataError
-from laura_core.model import TaskStats
+from laura_core.model.lauragpt import TaskStats
 
 
 @dataclass

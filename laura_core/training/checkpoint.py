@@ -33,14 +33,14 @@ import numpy as np
 import torch
 
 from laura_core.errors import ConfigError, DataError, LauraError, LayoutMismatchError
-from laura_core.io import UMASK, sha256_file, write_json
+from laura_core.io import MANIFEST, UMASK, verify_checkpoint, write_json, write_manifest
 
 if TYPE_CHECKING:
     from laura_core.registry import Registry
 
 log = logging.getLogger(__name__)
 
-MANIFEST, STATE, TRAIN_CONFIG, BEST = "manifest.json", "trainer.pt", "train.yaml", "best.json"
+STATE, TRAIN_CONFIG, BEST = "trainer.pt", "train.yaml", "best.json"
 MODES = ("min", "max")
 _NAME = re.compile(r"step_(\d+)")
 
@@ -84,14 +84,6 @@ def save_checkpoint(root: Path, step: int, write: Callable[[Path], None], keep_l
     return final
 
 
-def write_manifest(directory: Path, step: int | None = None) -> None:
-    """``manifest.json``: the sha256 and size of every file of ``directory``, written last."""
-    files = sorted(p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")
-                   and p.name != MANIFEST)
-    write_json(directory / MANIFEST, {"step": step, "files": {name: sha256_file(directory / name) for name in files},
-                                      "sizes": {name: (directory / name).stat().st_size for name in files}})
-
-
 def release_checkpoint(src: str | Path, dst: str | Path) -> Path:
     """Copy checkpoint ``src`` without its trainer state (optimizer, data position) to ``dst``, a model
     to ship with a recipe: verified first, with a manifest of its own, written atomically. The same
@@ -114,16 +106,6 @@ def release_checkpoint(src: str | Path, dst: str | Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dst
-
-
-def verify_if_saved_by_laura(path: str | Path) -> None:
-    """Verify the checkpoint or model directory ``path`` is (or holds the file ``path``) when it has a
-    manifest: every load of laura's own outputs is checked. Other weights (a Hugging Face folder, a
-    file from elsewhere) have no manifest and are taken as they are."""
-    path = Path(path)
-    directory = path if path.is_dir() else path.parent
-    if (directory / MANIFEST).is_file():
-        verify_checkpoint(directory)
 
 
 def read_best(root: Path) -> dict[str, Any] | None:
@@ -191,25 +173,6 @@ def prune_checkpoints(root: Path, keep_last: int, keep_best: int = 0) -> list[Pa
 def _ranked(entries: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
     sign = 1.0 if mode == "min" else -1.0
     return sorted(entries, key=lambda e: (sign * e["value"], -e["step"]))
-
-
-def verify_checkpoint(directory: Path) -> dict[str, Any]:
-    """The manifest of a checkpoint whose every file is present and matches its hash."""
-    path = directory / MANIFEST
-    if not path.is_file():
-        raise DataError(f"{directory}: incomplete checkpoint (no {MANIFEST})")
-    try:
-        manifest = json.loads(path.read_text())
-        files = manifest["files"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise DataError(f"{path}: malformed checkpoint manifest ({e})") from None
-    for name, digest in files.items():
-        file = directory / name
-        if not file.is_file():
-            raise DataError(f"{file}: missing from the checkpoint")
-        if sha256_file(file) != digest:
-            raise DataError(f"{file}: corrupt or truncated (sha256 differs from {MANIFEST}); not loading it")
-    return manifest
 
 
 def is_complete(directory: Path) -> bool:
@@ -303,8 +266,8 @@ def average_checkpoints(exp_dir: Path, out_dir: Path, registry: "Registry", last
     from safetensors.torch import load_file
 
     from laura_core.config import load_config
-    from laura_core.model import CONFIG_FILE, LAYOUT_FILE, MODEL_FILE, ModelConfig, build_model, save_model
-    from laura_core.vocab import VocabLayout
+    from laura_core.model.lauragpt import CONFIG_FILE, LAYOUT_FILE, MODEL_FILE, ModelConfig, build_model, save_model
+    from laura_core.model.vocab import VocabLayout
 
     if (last is None) == (best is None):
         raise ConfigError("average needs one of last=N or best=N")

@@ -7,7 +7,7 @@
               learns to turn first-group codes and the task's condition (text, or noisy speech) into
               the rest
 
-A codec checkpoint is a codec directory (``laura_core.codec``) plus the full training weights, so
+A codec checkpoint is a codec directory (``laura_core.model.codec``) plus the full training weights, so
 it is what ``codec.path`` points at; a vocoder checkpoint records the identity of its codec and
 refuses another on resume.
 """
@@ -22,15 +22,15 @@ import torch
 from torch import nn
 
 from laura_core.audio import pad_waves
-from laura_core.codec import load_codec, resolved_options, save_codec, vocoder_options
-from laura_core.data import DataConfig, load_waveform, make_sampler, mix_tasks, text_ids
+from laura_core.data.batches import DataConfig, load_waveform, make_sampler, mix_tasks, text_ids
 from laura_core.errors import ConfigError, DataError
 from laura_core.interfaces import Codec, TrainableCodec, Vocoder
-from laura_core.io import atomic_write_bytes, write_json
+from laura_core.io import atomic_write_bytes, verify_if_saved_by_laura, write_json
 from laura_core.manifest import cut_to_record, field_recording
-from laura_core.model import MODEL_FILE, ModelOutput, TaskStats
+from laura_core.model.codec import load_codec, resolved_options, save_codec, vocoder_options
+from laura_core.model.lauragpt import MODEL_FILE, ModelOutput, TaskStats
 from laura_core.task import Modality
-from laura_core.train_config import TrainConfig
+from laura_core.training.config import TrainConfig
 
 if TYPE_CHECKING:
     from laura_core.registry import Registry
@@ -175,7 +175,7 @@ class VocoderData(torch.utils.data.Dataset):
         self.tasks, self.tokenizer, self.sample_rate = tasks, tokenizer, sample_rate
 
     def __getitem__(self, cuts) -> VocoderBatch:
-        from laura_core.data import TASK
+        from laura_core.data.batches import TASK
 
         ids, texts, waves, targets = [], [], [], []
         for cut in cuts:
@@ -267,8 +267,6 @@ def load_vocoder(directory: str | Path, registry: "Registry", codec_identity: st
     """The vocoder of a ``vocoder`` checkpoint, in eval mode; refused unless it was trained against the
     codec ``codec_identity`` (the one that will decode its output) and, when given, with the tokenizer
     ``tokenizer_identity`` (a text condition is that tokenizer's ids)."""
-    from laura_core.checkpoint import verify_if_saved_by_laura
-
     directory = Path(directory)
     if not (directory / VOCODER_FILE).is_file():
         raise ConfigError(f"{directory} is not a vocoder checkpoint: {VOCODER_FILE} is missing")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from laura_core.errors import DataError
 from laura_core.io import atomic_write_bytes
-from laura_core.train_log import read_train_log
+from laura_core.training.log import read_train_log
 
 if TYPE_CHECKING:
     from laura_core.registry import Registry

@@ -11,7 +11,7 @@ The data position is two numbers, the epoch and the batches consumed in it: the 
 a function of (data.seed, epoch), so a resumed run skips the consumed batches (no audio is read for
 them) and continues with exactly the batches an uninterrupted run would have seen.
 
-Several processes, one per device, train data-parallel (``laura_core.distributed``):
+Several processes, one per device, train data-parallel (``laura_core.training.distributed``):
 
     torchrun --nproc_per_node 4 -m laura_core train CONFIG exp_dir=EXP [distributed.strategy=fsdp]
 
@@ -35,21 +35,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from laura_core.checkpoint import (
+from laura_core.training.checkpoint import (
     STATE, TRAIN_CONFIG, Score, check_best, latest_checkpoint, list_checkpoints, load_state, prune_checkpoints,
     record_best, remove_temporary, rng_state, save_checkpoint, save_state, set_rng_state,
 )
 from laura_core.config import save_config
-from laura_core.data import DataConfig
-from laura_core.distributed import Distributed
+from laura_core.data.batches import DataConfig
 from laura_core.errors import ConfigError, DataError, LauraError
 from laura_core.lock import output_lock
-from laura_core.model import ModelOutput
+from laura_core.model.lauragpt import ModelOutput
 from laura_core.runtime import prepare_torch
-from laura_core.train_config import OptimConfig, TrainConfig
-from laura_core.train_codec import CodecKind, VocoderKind
-from laura_core.train_lm import LanguageModelKind
-from laura_core.train_log import Meter, TrainLog
+from laura_core.training.codec import CodecKind, VocoderKind
+from laura_core.training.config import OptimConfig, TrainConfig
+from laura_core.training.distributed import Distributed
+from laura_core.training.lm import LanguageModelKind
+from laura_core.training.log import Meter, TrainLog
 
 if TYPE_CHECKING:
     from laura_core.registry import Registry

@@ -13,8 +13,8 @@ from typing import Sequence, Union
 
 import torch
 
-from laura_core.ctc_prefix import CTCPrefixScorer
 from laura_core.interfaces import Backbone
+from laura_core.model.ctc_prefix import CTCPrefixScorer
 
 
 @dataclass
