@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any, Sequence, Union
 import numpy as np
 import torch
 
-from laura_core.config import load_config, to_dict
+from laura_core.config import load_config
 from laura_core.data.prompts import VoicePrompt
 from laura_core.errors import ConfigError, DataError
 from laura_core.inference.infer import (InferConfig, InferenceModel, Voiced, autocast, checkpoint_of, decode,
-                                        duration_batches, load_inference_model, voice_prompt)
+                                        duration_batches, load_inference_model, merged_options, voice_prompt)
 from laura_core.manifest import audio_cut, text_cut
 from laura_core.model.generation import DecodeOptions
 from laura_core.names import id_problem
@@ -124,7 +124,7 @@ def load(model: str | Path, vocoder: str | Path | None = None, *, device: str = 
     ``decode_weights="bf16"`` or ``"int8"`` has decode steps read rounded weight copies (half or a quarter
     of the bytes of a memory-bound step).
     ``config`` holds ``laura infer``'s options (``InferConfig``), e.g. ``max_duration=30``,
-    ``text={"max_new_tokens": 100}``, ``prompt_seconds=3``.
+    ``text={"max_new_tokens": 100}``, ``tasks={"mt": {"no_repeat_ngram_size": 3}}``, ``prompt_seconds=3``.
     """
     cfg = load_config(InferConfig, values={**config, "device": device, "precision": precision})
     return open_model(model, vocoder, cfg, registry)
@@ -294,13 +294,7 @@ class Model:
         return voice_prompt(self.bundle, wave, prompt.text or None, self.config.prompt_seconds)
 
     def _options(self, task: Task, overrides: dict) -> DecodeOptions:
-        base = self.config.text if task.output is Modality.TEXT else self.config.codec
-        if not overrides:
-            return base
-        try:
-            return load_config(DecodeOptions, values={**to_dict(base), **overrides})
-        except ValueError as e:  # DecodeOptions' own checks
-            raise ConfigError(str(e)) from None
+        return merged_options(self.config.options_for(task), overrides, "decode options")
 
     def _result(self, task: Task, rid: str, output: str | Voiced | None) -> Result:
         if task.output is Modality.CODEC:

@@ -566,6 +566,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  text.ctc_weight=0      joint CTC/attention decoding of transcribing tasks (asr) by a model with a\n"
                "                         CTC head: weight of the CTC prefix score (text.ctc_pre_beam=256 candidates)\n"
                "  codec.top_k=25         codec outputs sample (codec.temperature, codec.max_new_tokens=750)\n"
+               "  text.no_repeat_ngram_size=0   N > 0: no output holds an N-gram twice (text.repetition_penalty=1.0)\n"
+               "  tasks.NAME.OPTION=...  one task's decode options over its modality's: tasks.mt.no_repeat_ngram_size=3\n"
                "  max_duration=60        seconds of input per batch\n"
                "  shard=K/N              decode every N-th record from the K-th: N processes split the manifests\n"
                "                         into the same OUT; the last to finish merges in manifest order\n"

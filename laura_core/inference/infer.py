@@ -23,7 +23,7 @@ import shutil
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -58,6 +58,8 @@ SHARD_FILE = "hyp.shard.jsonl"  # a finished shard's outputs (shard=K/N), merged
 class InferConfig:
     text: DecodeOptions = field(default_factory=lambda: default_decoding(Modality.TEXT))  # greedy
     codec: DecodeOptions = field(default_factory=lambda: default_decoding(Modality.CODEC))  # top-k 25, 750 frames
+    # One task's decode options over those of its output modality: tasks.mt.no_repeat_ngram_size=3
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_duration: float = 60.0  # padded seconds of input per batch (text inputs count their reading time)
     seed: int = 0  # sampling: each item draws from a generator seeded by this and its id
     device: str = "cpu"
@@ -75,6 +77,30 @@ class InferConfig:
     # "K/N": decode every N-th record from the K-th (0-based), so N processes (a SLURM array, several
     # machines on a shared disk) split a manifest; the last shard to finish merges them in manifest order.
     shard: str = ""
+
+
+    def options_for(self, task: Task) -> DecodeOptions:
+        """How ``task`` decodes: its modality's options (``text``, ``codec``), then its own (``tasks.NAME``)."""
+        base = self.text if task.output is Modality.TEXT else self.codec
+        return merged_options(base, self.tasks.get(task.name, {}), f"tasks.{task.name}")
+
+    def check_tasks(self, known: Mapping[str, Task]) -> None:
+        """Refuse decode options for a task the model does not have (a typo would be ignored)."""
+        for name in self.tasks:
+            if name not in known:
+                raise ConfigError(f"tasks.{name}: decode options for a task the model was not trained for "
+                                  f"(it has {', '.join(known)})")
+            self.options_for(known[name])
+
+
+def merged_options(base: DecodeOptions, overrides: Mapping[str, Any], where: str) -> DecodeOptions:
+    """``base`` with ``overrides`` (DecodeOptions fields); a bad name or value is a ConfigError naming ``where``."""
+    if not overrides:
+        return base
+    try:
+        return load_config(DecodeOptions, values={**to_dict(base), **overrides})
+    except (ConfigError, ValueError) as e:  # unknown field, or DecodeOptions' own checks
+        raise ConfigError(f"{where}: {e}") from None
 
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
@@ -125,7 +151,8 @@ class InferenceModel:
 
     def prepare(self, cfg: InferConfig) -> None:
         """Place every part on ``cfg.device`` and set how decode steps read the weights; a precision
-        that does not exist fails here, before any work."""
+        that does not exist, or decode options of a task the model lacks, fail here, before any work."""
+        cfg.check_tasks(self.tasks)
         device = torch.device(cfg.device)
         for part in (self.model, self.vocoder, self.codec):
             if part is not None:
@@ -241,7 +268,7 @@ def duration_batches(cuts: Sequence, max_duration: float) -> list[list]:
 
 def _run(bundle: InferenceModel, task: Task, manifest: str, folder: Path, cfg: InferConfig,
          progress: Callable[[str, int, int], None] | None) -> None:
-    options = cfg.text if task.output is Modality.TEXT else cfg.codec
+    options = cfg.options_for(task)
     info = {"model": str(bundle.directory.resolve()), "weights": bundle.weights,
             "manifest": str(Path(manifest).resolve()), "manifest_sha256": sha256_file(manifest)[:16],
             "task": task.name, "decode": to_dict(options), "seed": cfg.seed, "precision": cfg.precision,

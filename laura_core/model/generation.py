@@ -33,6 +33,11 @@ class DecodeOptions:
     # candidates it scores per step.
     ctc_weight: float = 0.0
     ctc_pre_beam: int = 256  # wide: the GPT of a small run often ranks the right piece low
+    # Against the loops of an undertrained model ("y también, y también, ..."), as fairseq and transformers
+    # offer: no n-gram of this size twice in one output (0 = off; eos is never banned), and the logits of
+    # tokens already emitted divided (positive) or multiplied (negative) by this penalty (1.0 = off).
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
 
     def __post_init__(self):
         if self.strategy not in ("greedy", "sample", "beam"):
@@ -41,6 +46,9 @@ class DecodeOptions:
             raise ValueError(f"invalid decode options: {self}")
         if not 0.0 <= self.ctc_weight <= 1.0 or self.ctc_pre_beam < 1:
             raise ValueError(f"ctc_weight must be in [0, 1] and ctc_pre_beam >= 1, got {self.ctc_weight}, {self.ctc_pre_beam}")
+        if self.no_repeat_ngram_size < 0 or self.repetition_penalty <= 0:
+            raise ValueError(f"no_repeat_ngram_size must be >= 0 and repetition_penalty > 0, got "
+                             f"{self.no_repeat_ngram_size}, {self.repetition_penalty}")
         if self.ctc_weight > 0 and self.strategy == "sample":
             raise ValueError("joint CTC decoding (ctc_weight > 0) needs strategy greedy or beam")
 
@@ -67,6 +75,27 @@ def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tenso
         drop_sorted = probs.cumsum(-1) - probs >= top_p
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def penalise_repeats(logits: torch.Tensor, history: torch.Tensor, eos: int, options: DecodeOptions) -> torch.Tensor:
+    """``logits`` ``[R, V]`` of the next token, given the columns each row emitted so far ``[R, t]``:
+    the repetition penalty on every emitted column, and -inf on every column that would complete an
+    n-gram the row already holds (eos excepted, so a row can always end)."""
+    if history.shape[1] == 0:
+        return logits
+    if options.repetition_penalty != 1.0:
+        seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, history, True)
+        penalised = torch.where(logits > 0, logits / options.repetition_penalty, logits * options.repetition_penalty)
+        logits = torch.where(seen, penalised, logits)
+    n = options.no_repeat_ngram_size
+    if 0 < n <= history.shape[1]:
+        windows = history.unfold(1, n, 1)  # [R, W, n]: every n-gram so far
+        tail = history[:, history.shape[1] - n + 1:]  # the last n - 1 columns
+        repeats = (windows[:, :, :-1] == tail[:, None]).all(-1)  # [R, W]: windows that tail would restart
+        banned = torch.zeros_like(logits).scatter_add_(1, windows[:, :, -1], repeats.to(logits.dtype)) > 0
+        banned[:, eos] = False
+        logits = logits.masked_fill(banned, float("-inf"))
     return logits
 
 
@@ -156,12 +185,16 @@ def _decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOpti
     decoder = Decoder(backbone, prompt, prompt.mask.shape[1] + limit, options.use_cache)
     logits = decoder.prefill()
     out = torch.full((batch, limit), eos_id, dtype=torch.long, device=device)
+    columns = torch.full((batch, limit), eos, dtype=torch.long, device=device)
+    repeats = options.no_repeat_ngram_size > 0 or options.repetition_penalty != 1.0
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     lengths = torch.zeros(batch, dtype=torch.long, device=device)
     max_new = prompt.max_new.clamp(max=limit)
     for t in range(limit):
         if t < options.min_new_tokens:
             logits[:, eos] = float("-inf")
+        if repeats:
+            logits = penalise_repeats(logits, columns[:, :t], eos, options)
         if options.strategy == "greedy":
             if scorer is not None:
                 logits = scorer.rescore(torch.log_softmax(logits, -1))
@@ -172,7 +205,7 @@ def _decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOpti
             probs = torch.softmax(filter_logits(logits / options.temperature, options.top_k, options.top_p), -1)
             column = sample(probs, generator)
         ids = vocab[column].masked_fill(done, eos_id)
-        out[:, t] = ids
+        out[:, t], columns[:, t] = ids, column
         lengths += (~done).long()
         done |= (ids == eos_id) | (lengths >= max_new)
         if bool(done.all()) or t == limit - 1:
@@ -206,9 +239,13 @@ def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: Decode
     scores = torch.full((batch, k), float("-inf"), device=logits.device)
     scores[:, 0] = 0.0
     tokens = torch.zeros((batch * k, 0), dtype=torch.long, device=logits.device)
+    columns = torch.zeros_like(tokens)  # the same, as columns of the restricted logits
+    repeats = options.no_repeat_ngram_size > 0 or options.repetition_penalty != 1.0
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
     closed = [False] * batch
     for t in range(limit):
+        if repeats:
+            logits = penalise_repeats(logits, columns, eos_column, options)
         logp = torch.log_softmax(logits, -1)
         if t < options.min_new_tokens:
             logp[:, vocab_ids == eos_id] = float("-inf")
@@ -249,6 +286,7 @@ def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: Decode
             scorer.advance(index, new_columns.view(-1))
         max_new = max_new[index]
         tokens = torch.cat([tokens[index], new_tokens.view(-1, 1)], dim=1)
+        columns = torch.cat([columns[index], new_columns.view(-1, 1)], dim=1)
         scores = new_scores
         logits = decoder.step(new_tokens.view(-1))
     results = []

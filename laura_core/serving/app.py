@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 WEB = Path(__file__).parent / "web"
 # Decoding options a request may set; max_new_tokens and beam_size only below the server's own.
 REQUEST_OPTIONS = ("strategy", "temperature", "top_k", "top_p", "beam_size", "length_penalty", "max_new_tokens",
-                   "ctc_weight")
+                   "ctc_weight", "no_repeat_ngram_size", "repetition_penalty")
 MAX_BEAM = 8
 
 
@@ -235,7 +235,7 @@ def _options(form, task, cfg: ServeConfig) -> dict:
     unknown = sorted(set(options) - set(REQUEST_OPTIONS))
     if unknown:
         raise Refused(422, f"options: {', '.join(unknown)} cannot be set per request (allowed: {', '.join(REQUEST_OPTIONS)})")
-    base = cfg.infer.text if task.output is Modality.TEXT else cfg.infer.codec
+    base = cfg.infer.options_for(task)
     limit = options.get("max_new_tokens", base.max_new_tokens)
     if not isinstance(limit, int) or not 1 <= limit <= base.max_new_tokens:
         raise Refused(422, f"options: max_new_tokens must be an integer in 1..{base.max_new_tokens} (the server's limit)")

@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -70,6 +71,20 @@ def test_text_outputs_are_the_models_own_decodes_in_manifest_order(setup, model_
     assert main(["score", "--dir", str(tmp_path / "out")]) == 0
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert set(results) == {"asr/train", "mt/train"} and results["asr/train"]["n"] == 6
+
+
+def test_a_tasks_own_decode_options_apply_to_it_alone(setup, model_dir, tmp_path, capsys):
+    data = {t: m for t, m in manifests(setup).items() if t in ("asr", "mt")}
+    assert run(model_dir, tmp_path / "out", data, "tasks.mt.no_repeat_ngram_size=3",
+               "tasks.mt.max_new_tokens=7") == 0
+    mt, asr = (json.loads((tmp_path / "out" / t / "train" / "infer.json").read_text())["decode"] for t in ("mt", "asr"))
+    assert (mt["no_repeat_ngram_size"], mt["max_new_tokens"]) == (3, 7)
+    assert (asr["no_repeat_ngram_size"], asr["max_new_tokens"]) == (0, 12)
+    for option, says in (("tasks.tm.top_k=3", "tasks.tm: decode options for a task the model was not trained for"),
+                         ("tasks.mt.beam=3", "tasks.mt: .*beam"),
+                         ("tasks.mt.no_repeat_ngram_size=-1", "tasks.mt: no_repeat_ngram_size must be >= 0")):
+        assert run(model_dir, tmp_path / option, data, option) == 2
+        assert re.search(says, capsys.readouterr().err), option
 
 
 def test_an_interrupted_run_resumes_to_the_same_files(setup, model_dir, registry, tmp_path, monkeypatch):

@@ -221,3 +221,42 @@ def test_always_run_encoder_gives_zero_encoder_gradients_and_the_same_loss(regis
     assert forced.item() == plain.item()
     grads = [p.grad for p in model.encoder.parameters()]
     assert all(g is not None and not g.any() for g in grads)
+
+
+def repeated_ngrams(ids, n):
+    grams = [tuple(ids[i:i + n]) for i in range(len(ids) - n + 1)]
+    return len(grams) - len(set(grams))
+
+
+def test_penalise_repeats_bans_the_token_that_would_repeat_an_ngram_and_never_eos():
+    from laura_core.model.generation import penalise_repeats
+
+    logits = torch.tensor([[2.0, -1.0, 0.5, 3.0, 0.0]])
+    history = torch.tensor([[1, 2, 3, 1, 2]])  # the tail (1, 2) began (1, 2, 3) before: 3 is banned
+    banned = penalise_repeats(logits, history, eos=4, options=DecodeOptions(no_repeat_ngram_size=3))
+    assert banned.tolist() == [[2.0, -1.0, 0.5, float("-inf"), 0.0]]
+    eos_kept = penalise_repeats(logits, history, eos=3, options=DecodeOptions(no_repeat_ngram_size=3))
+    assert eos_kept.tolist() == logits.tolist()
+    # n = 1: every token emitted is banned; the penalty divides positive logits and multiplies negative ones.
+    assert penalise_repeats(logits, history, 4, DecodeOptions(no_repeat_ngram_size=1)).tolist() == \
+        [[2.0, float("-inf"), float("-inf"), float("-inf"), 0.0]]
+    assert penalise_repeats(logits, history, 4, DecodeOptions(repetition_penalty=2.0)).tolist() == \
+        [[2.0, -2.0, 0.25, 1.5, 0.0]]
+    assert penalise_repeats(logits, history[:, :0], 4, DecodeOptions(no_repeat_ngram_size=3)) is logits
+    with pytest.raises(ValueError, match="no_repeat_ngram_size"):
+        DecodeOptions(no_repeat_ngram_size=-1)
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam", "sample"])
+def test_no_output_repeats_an_ngram_when_asked(tiny, strategy):
+    """An untrained model loops; with no_repeat_ngram_size=3 no output holds a 3-gram twice, in every
+    strategy, and the rows still end (eos is never banned)."""
+    model, _ = tiny
+    prompts = [Item(it.task, it.source) for it in mixed_items(model, seed=5)
+               if model.outputs[it.task] is Modality.TEXT]
+    opts = dict(strategy=strategy, max_new_tokens=60, beam_size=2, top_k=3)
+    plain = model.generate(prompts, DecodeOptions(**opts), generator=torch.Generator().manual_seed(0))
+    assert sum(repeated_ngrams(out, 3) for out in plain) > 0  # the test can fail: it loops without the option
+    outputs = model.generate(prompts, DecodeOptions(**opts, no_repeat_ngram_size=3),
+                             generator=torch.Generator().manual_seed(0))
+    assert all(repeated_ngrams(out, 3) == 0 for out in outputs) and any(len(out) > 6 for out in outputs)
