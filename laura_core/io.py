@@ -61,7 +61,7 @@ def write_manifest(directory: Path, step: int | None = None) -> None:
 
 
 def verify_checkpoint(directory: Path) -> dict[str, Any]:
-    """The manifest of a checkpoint whose every file is present and matches its hash."""
+    """The manifest of a checkpoint (or any directory with one) whose every file is present and matches its hash."""
     path = directory / MANIFEST
     if not path.is_file():
         raise DataError(f"{directory}: incomplete checkpoint (no {MANIFEST})")

@@ -78,7 +78,6 @@ class InferConfig:
     # machines on a shared disk) split a manifest; the last shard to finish merges them in manifest order.
     shard: str = ""
 
-
     def options_for(self, task: Task) -> DecodeOptions:
         """How ``task`` decodes: its modality's options (``text``, ``codec``), then its own (``tasks.NAME``)."""
         base = self.text if task.output is Modality.TEXT else self.codec
