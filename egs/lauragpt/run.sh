@@ -11,7 +11,7 @@ TASKS=(asr s2tt tts mt se aac ser slu)
 REAL_CORPUS=prepared
 PREPARE_OPTS=""
 VOCAB=1024
-DECODE=${DECODE-text.ctc_weight=0.8}  # asr decodes jointly with the CTC head (laura infer --help)
+DECODE=${DECODE-text.ctc_weight=0.8 tasks.mt.no_repeat_ngram_size=3}  # asr with its CTC head; mt never repeats a 3-gram
 # Items drawn per task and the weight of ser's one-token targets, as the demo (egs/mini/conf/lauragpt.yaml).
 declare -A TASK_DATA=([asr]="weight: 1200" [s2tt]="weight: 1280" [tts]="weight: 480" [mt]="weight: 1600"
                       [se]="weight: 400" [aac]="weight: 1600" [ser]="weight: 2880, loss_weight: 4.0" [slu]="weight: 2400")
