@@ -1,7 +1,7 @@
 """Training kind ``lm``: LauraGPT on batches that mix tasks.
 
 A kind owns what differs between trained models (what to build, how a batch becomes a loss, which
-files make its weights loadable and what must match on resume); the loop in ``train.py`` owns the rest.
+files make its weights loadable and what must match on resume); the loop in ``trainer.py`` owns the rest.
 """
 from __future__ import annotations
 
