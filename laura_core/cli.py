@@ -544,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Copy checkpoint SRC (LauraGPT or vocoder; verified first) without trainer.pt (optimizer, data "
                     "position) to DST, with its own manifest: what a recipe ships and loads in place of training. "
                     "Codecs have `laura codec release`.",
-        epilog="example:\n  laura release exp/release/vocoder_tiny/checkpoints/step_00002000 egs/mini/pretrained/vocoder_tiny",
+        epilog="example:\n  laura release exp/release/vocoder_small/checkpoints/step_00002000 egs/mini/pretrained/vocoder_small",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("src", metavar="SRC", help="checkpoint directory (EXP/checkpoints/step_N)")

@@ -62,7 +62,7 @@ def recipe(name: str, tmp: Path, codec: Path, *options: str, env: dict | None = 
     args = ["bash", str(ROOT / "egs" / name / "run.sh"), "--conf", str(tmp / "conf.yaml"), "--exp", str(tmp / "exp"),
             "--data", str(tmp / "data"), "--vocab", "300", "--average", "2", "--codec", str(codec), *options]
     environ = {**os.environ, "BIN": str(BIN), "VOCODER_STEPS": "2", "OMP_NUM_THREADS": "1",
-               "VOCODER_OPTS": "data.num_buckets=1 valid.num_buckets=1",
+               "VOCODER_OPTS": "vocoder.size=tiny data.num_buckets=1 valid.num_buckets=1",
                "SCORING": "tts.judge=pocketsphinx se.quality_judge=none", "DECODE": "", **(env or {})}
     return subprocess.Popen(args, env=environ, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             **kwargs)

@@ -20,7 +20,7 @@
 #   --conf YAML                training config (default: $RECIPE/conf/mini.yaml, or gpu.yaml for a real corpus)
 #   --exp DIR --data DIR       experiment and manifest folders (default exp/<recipe>/<corpus>, data/<corpus>)
 #   --steps N --vocab N        max_steps; tokenizer size
-#   --codec DIR --vocoder DIR  codec of tts/se targets (default: the released egs/mini/pretrained/codec_small);
+#   --codec DIR --vocoder DIR  codec of tts/se targets (default: the released egs/mini/pretrained/codec_small_freq);
 #                              vocoder voicing them (default: the released one where it fits, else trained)
 #   --ngpu N                   processes per node (torchrun; one per GPU; 0 = one process)
 #   --nnodes N --node-rank R --master-addr HOST --master-port PORT   several nodes (torchrun rendezvous)
@@ -38,7 +38,7 @@ recipe_parse() {  # the options above -> variables (stage, corpus, exp, data, ..
   cd "$root_dir"
   BIN=${BIN:-.venv/bin}
   stage=1 stop_stage=8 corpus="" root="" conf="" exp="" data="" steps="" ngpu=0 nnodes=1 node_rank=0
-  master_addr=127.0.0.1 master_port=29500 launcher=local codec=egs/mini/pretrained/codec_small vocoder=""
+  master_addr=127.0.0.1 master_port=29500 launcher=local codec=egs/mini/pretrained/codec_small_freq vocoder=""
   average=2 vocab="${VOCAB:-512}" prepare_opts="${PREPARE_OPTS:-}" overrides=()
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -123,7 +123,7 @@ recipe_main() {  # the stages of a LauraGPT recipe
   local wants_codec=0
   for t in "${TASKS[@]}"; do if audio_out "$t"; then wants_codec=1; fi; done
   if [ "$wants_codec" = 1 ] && [ -z "$vocoder" ]; then
-    vocoder=egs/mini/pretrained/vocoder_tiny
+    vocoder=egs/mini/pretrained/vocoder_small
     "$BIN/python" egs/mini/local/vocoder_fits.py "$vocoder" "$codec" "$exp/tokenizer/tokenizer.model" >/dev/null 2>&1 \
       || vocoder=$exp/vocoder/checkpoints/last
   fi
@@ -142,7 +142,7 @@ recipe_main() {  # the stages of a LauraGPT recipe
       local joined; joined=$(IFS=,; echo "${voc_data[*]}")
       local joined_valid; joined_valid=$(IFS=,; echo "${voc_valid[*]}")
       # shellcheck disable=SC2086  # VOCODER_OPTS holds words
-      "$BIN/laura" train egs/mini/conf/vocoder_tiny.yaml exp_dir="$exp/vocoder" codec.path="$codec" resume=true \
+      "$BIN/laura" train egs/mini/conf/vocoder_small.yaml exp_dir="$exp/vocoder" codec.path="$codec" resume=true \
         tokenizer.options.model="$exp/tokenizer/tokenizer.model" "data.tasks=[$joined]" "valid.tasks=[$joined_valid]" \
         max_steps="${VOCODER_STEPS:-300}" valid_every="${VOCODER_STEPS:-300}" save_every="${VOCODER_STEPS:-300}" log_every=100 \
         ${VOCODER_OPTS:-}

@@ -2,8 +2,8 @@
 # The codec and its one-step vocoder: train the codec on speech, release it (float16), code the tts and se
 # targets with it, train the vocoder on those codes, and score the codec's resynthesis of the test speech
 # (PESQ, STOI, ESTOI, SI-SDR against the original: the ceiling of every audio output through it).
-# Default: the mini corpus's speech (asr + tts), on CPU (egs/mini/conf/codec_small.yaml, about 2 hours
-# on one core; --steps N for less).  Real corpus: --corpus libritts --root /corpora/LibriTTS (conf/gpu.yaml).
+# Default: the mini corpus's speech (asr + tts), on CPU (egs/mini/conf/codec_small_freq.yaml, the frequency-domain
+# codec, about 35 minutes on 2 cores; --steps N for less).  Real corpus: --corpus libritts --root /corpora/LibriTTS (conf/gpu.yaml).
 # Stages (--stage N --stop-stage M; egs/TEMPLATE/recipe.sh has every option):
 #   1 prepare  2 validate  3 train the codec  4 release it  5 code tts/se targets  6 train the vocoder
 #   7 resynthesise the test speech and score it  8 RESULTS.md
@@ -13,7 +13,7 @@
 TASKS=(asr tts)  # whose speech trains the codec (the real corpus: its own, e.g. tts for libritts)
 REAL_CORPUS=libritts
 PREPARE_OPTS=""
-MINI_CONF=egs/mini/conf/codec_small.yaml
+MINI_CONF=egs/mini/conf/codec_small_freq.yaml
 RECIPE=egs/codec
 source "$(dirname "$0")/../TEMPLATE/recipe.sh"
 recipe_parse "$@"
@@ -50,7 +50,7 @@ if stage_on 6; then say "6 train the vocoder"
     fi
   done
   "$BIN/laura" tokenizer train --data "tts=$data/tts/train.jsonl.gz" --vocab-size "$vocab" --out "$exp/tokenizer" byte_fallback=true
-  "$BIN/laura" train egs/mini/conf/vocoder_tiny.yaml exp_dir="$exp/vocoder" codec.path="$exp/release" resume=true \
+  "$BIN/laura" train egs/mini/conf/vocoder_small.yaml exp_dir="$exp/vocoder" codec.path="$exp/release" resume=true \
     tokenizer.options.model="$exp/tokenizer/tokenizer.model" "data.tasks=[$(IFS=,; echo "${voc[*]}")]" \
     "valid.tasks=[$(IFS=,; echo "${voc_valid[*]}")]" max_steps="${VOCODER_STEPS:-2000}" log_every=100 ${VOCODER_OPTS:-}
   ln -sfn "$(basename "$(ls -d "$exp"/vocoder/checkpoints/step_* | tail -n 1)")" "$exp/vocoder/checkpoints/last"

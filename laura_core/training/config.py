@@ -43,7 +43,7 @@ class ComponentSpec:
 class GanConfig:
     """The codec's discriminator (kind codec)."""
 
-    start_step: int = 0  # steps of reconstruction losses alone before the discriminator joins
+    start_step: int = 0  # steps of reconstruction losses alone before the discriminator joins; -1: it never does
     lr_scale: float = 1.0  # the discriminator's learning rate relative to optim.lr
     betas: list[float] = field(default_factory=lambda: [0.5, 0.9])
 
@@ -135,7 +135,7 @@ def _check_numbers(cfg: TrainConfig) -> None:
              ("valid_decode", cfg.valid_decode, ">= 0", cfg.valid_decode >= 0),
              ("trunk_cache_gib", cfg.trunk_cache_gib, ">= 0", cfg.trunk_cache_gib >= 0),
              ("num_workers", cfg.num_workers, ">= 0", cfg.num_workers >= 0),
-             ("gan.start_step", cfg.gan.start_step, ">= 0", cfg.gan.start_step >= 0),
+             ("gan.start_step", cfg.gan.start_step, ">= -1 (-1: no discriminator)", cfg.gan.start_step >= -1),
              ("gan.lr_scale", cfg.gan.lr_scale, "> 0", cfg.gan.lr_scale > 0)]
     rules += [(f"optim.betas[{i}]", b, "in [0, 1)", 0 <= b < 1) for i, b in enumerate(o.betas)]
     for prefix, data in (("data", cfg.data), ("valid", cfg.valid)):

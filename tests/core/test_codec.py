@@ -236,6 +236,16 @@ def test_laura_train_trains_a_codec_into_a_codec_directory_and_resumes_exactly(s
         ["step_00000003", "step_00000006"]
 
 
+def test_a_frequency_domain_codec_trains_without_a_discriminator(setup, registry, tmp_path):
+    final = train(codec_config(setup, tmp_path / "freq", "codec.size=tiny_freq", "gan.start_step=-1", "max_steps=3"))
+    records = [r for r in log_records(tmp_path / "freq") if r["split"] == "train"]
+    assert len(records) == 3 and not any("codec/disc" in r or "codec/adv" in r for r in records)
+    codec, _ = load_codec(final, registry)
+    assert codec.config.domain == "frequency"
+    with torch.no_grad():
+        assert codec.decode(codec.encode(torch.randn(1, 1, 5 * codec.hop_length))).shape == (1, 1, 5 * codec.hop_length)
+
+
 def test_laura_train_trains_a_vocoder_against_a_frozen_codec(setup, registry, tmp_path):
     base = setup_values(setup)
     codec_path = base["codec"]["path"]

@@ -176,8 +176,11 @@ def test_the_mini_recipe_configs_load():
     assert (REPO / cfg.codec.path / "codec.safetensors").is_file()  # the released codec: tts and se learn its codes
     codec = load_train_config(conf / "codec_small.yaml", ["exp_dir=exp/x"])
     assert (codec.kind, codec.codec.name, codec.codec.size, codec.data.max_cuts) == ("codec", "laura_codec", "small", 8)
-    vocoder = load_train_config(conf / "vocoder_tiny.yaml", ["exp_dir=exp/x"])
-    assert (vocoder.kind, vocoder.vocoder.name) == ("vocoder", "onestep") and vocoder.codec.path
+    freq = load_train_config(conf / "codec_small_freq.yaml", ["exp_dir=exp/x"])  # the released one's
+    assert (freq.codec.size, freq.gan.start_step, freq.max_steps) == ("small_freq", -1, 8000)
+    vocoder = load_train_config(conf / "vocoder_small.yaml", ["exp_dir=exp/x"])
+    assert (vocoder.kind, vocoder.vocoder.name, vocoder.vocoder.size) == ("vocoder", "onestep", "small")
+    assert vocoder.codec.path == "egs/mini/pretrained/codec_small_freq"
 
 
 def test_validation_scores_decoded_samples_with_each_tasks_metrics(setup, tmp_path):

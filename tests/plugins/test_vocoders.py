@@ -43,9 +43,25 @@ def codes_batch(codec, lengths, seed=2, pad=-1):
 def test_registered(registry):
     for name in ("onestep", "multistep"):
         reg = registry.component("vocoder", name)
-        assert reg.description and set(reg.sizes) == {"tiny", "paper"}
+        assert reg.description and set(reg.sizes) == {"tiny", "small", "paper"}
         paper = registry.component_config("vocoder", name, size="paper")
         assert (paper.n_layers, paper.d_model, paper.n_heads, paper.ffn_dim) == (6, 512, 8, 2048)
+
+
+def test_the_first_group_base_is_on_in_every_preset_and_off_for_configs_saved_without_it(registry):
+    codec = make_codec(registry, "a")
+    for size in ("tiny", "small", "paper"):
+        assert registry.component_config("vocoder", "onestep", size=size).first_group_base
+    # A vocoder.json written before the option existed holds the preset's other options only: such a
+    # vocoder regressed the whole sum, and must be rebuilt so.
+    saved = {**registry.component_options("vocoder", "onestep", "tiny"), **vocoder_options(codec, TEXT_VOCAB)}
+    saved.pop("first_group_base")
+    old = registry.create("vocoder", "onestep", **saved).eval()
+    assert not old.config.first_group_base
+    codes, lengths, _ = codes_batch(codec, [4, 2])
+    cond = old.condition_features([torch.tensor([1, 2]), torch.tensor([3])], [None, None])
+    with torch.no_grad():
+        assert torch.equal(old.predict(codes, lengths, *cond, codec), old(codes, lengths, *cond))
 
 
 def test_config_checks(registry):
@@ -165,7 +181,8 @@ def test_training_reaches_every_parameter(registry, name, modality):
 
 
 def test_onestep_fits_summed_embeddings(registry):
-    """The regression target is the codec's sum of all groups: a tiny model memorises a small set."""
+    """The regression target is the codec's sum of all groups: a tiny model memorises a small set. It
+    starts from the first group's embedding (its head starts at zero), and learns what the others add."""
     codec = make_codec(registry, "b")
     voc = make_vocoder(registry, "onestep", codec).train()
     text, wav = conditions()
@@ -176,14 +193,16 @@ def test_onestep_fits_summed_embeddings(registry):
 
     def relative_l1():
         with torch.no_grad():
-            pred = voc(codes, lengths, *voc.condition_features(text, wav)).transpose(1, 2)[valid]
+            pred = voc.predict(codes, lengths, *voc.condition_features(text, wav), codec).transpose(1, 2)[valid]
         return ((pred - goal).abs().sum() / goal.abs().sum()).item()
 
+    first_group = codec.embed(target.clamp_min(0), 1).transpose(1, 2)[valid]
     start = relative_l1()
+    assert start == pytest.approx(((first_group - goal).abs().sum() / goal.abs().sum()).item(), rel=1e-5)
     for _ in range(STEPS):
         loss, _ = voc.loss(codes, lengths, *voc.condition_features(text, wav), target, codec)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert start > 0.9 and relative_l1() < 0.05, (start, relative_l1())
+    assert start > 0.3 and relative_l1() < 0.05, (start, relative_l1())
 

@@ -6,6 +6,8 @@
     slu  majority    the commonest training intent, no slots, for every test utterance
     aac  frequent    the commonest training caption for every test clip
     tts  reference   the test recordings themselves (the judge's own error rate: the ceiling)
+    tts  resynth     the test recordings coded and decoded by the codec (all its quantizers): the ceiling
+                     of WER and SIM for any model that speaks through that codec
     se   noisy       the noisy input itself, unprocessed
     se   resynth     the clean speech coded and decoded by the codec (all its quantizers): the ceiling
                      of any system that speaks through that codec
@@ -38,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path, help="the mini corpus (laura prepare mini DATA)")
     parser.add_argument("out", type=Path, help="where the baseline folders go")
-    parser.add_argument("--codec", help="codec directory for the se resynthesis ceiling")
+    parser.add_argument("--codec", help="codec directory for the tts and se resynthesis ceilings")
     parser.add_argument("--laura", default=str(Path(sys.executable).parent / "laura"), help="the laura command")
     args = parser.parse_args()
     registry = get_registry()
@@ -58,18 +60,32 @@ def main() -> None:
     lay_out("aac", "frequent", lambda r: {"id": r["id"], "text": caption})
     lay_out("tts", "reference", lambda r: {"id": r["id"], "audio": r["audio"]})
     lay_out("se", "noisy", lambda r: {"id": r["id"], "audio": r["audio"]})
-    if args.codec:  # every test clean wav through the codec and back
-        clean = args.out / "se" / "resynth" / "clean"
-        clean.mkdir(parents=True, exist_ok=True)
-        for r in records(args.data, "se", "test"):
-            link = clean / f"{r['id']}.wav"
+    if args.codec:
+        resynthesize = ResynthesisCeiling(args.codec, args.laura, args.data, args.out)
+        for task, field in (("tts", "audio"), ("se", "clean")):
+            lay_out(task, "resynth", resynthesize(task, field))
+
+
+class ResynthesisCeiling:
+    """Each test recording of a task's ``field`` through the codec and back (every quantizer), with
+    ``laura codec encode/decode``: what a perfect model that speaks through this codec would output."""
+
+    def __init__(self, codec: str, laura: str, data: Path, out: Path):
+        self.codec, self.laura, self.data, self.out = codec, laura, data, out
+
+    def __call__(self, task: str, field: str):
+        folder = self.out / task / "resynth"
+        originals = folder / "original"
+        originals.mkdir(parents=True, exist_ok=True)
+        for r in records(self.data, task, "test"):
+            link = originals / f"{r['id']}.wav"
             if not link.exists():
-                link.symlink_to(Path(r["clean"]).resolve())
-        codes, wavs = args.out / "se" / "resynth" / "codes", args.out / "se" / "resynth" / "wav"
-        for command in (["encode", str(clean), str(codes)], ["decode", str(codes), str(wavs)]):
-            subprocess.run([args.laura, "codec", command[0], "--codec", args.codec, *command[1:]], check=True,
+                link.symlink_to(Path(r[field]).resolve())
+        codes, wavs = folder / "codes", folder / "wav"
+        for command, src, dst in (("encode", originals, codes), ("decode", codes, wavs)):
+            subprocess.run([self.laura, "codec", command, "--codec", self.codec, str(src), str(dst)], check=True,
                            stdout=subprocess.DEVNULL)
-        lay_out("se", "resynth", lambda r: {"id": r["id"], "audio": str((wavs / f"{r['id']}.wav").resolve())})
+        return lambda r: {"id": r["id"], "audio": str((wavs / f"{r['id']}.wav").resolve())}
 
 
 if __name__ == "__main__":

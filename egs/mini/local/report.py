@@ -13,7 +13,7 @@ from pathlib import Path
 # task: (folder of the model's scores, metric, direction, {setting: threshold}, baseline folders)
 # Thresholds are issue #12's: `make demo` (30 minutes on 2 cores) and the longer setting. tts decodes
 # with each test item's voice prompt (zero-shot, unseen speakers); no_prompt is the same model without.
-TTS_BASELINES = ["tts/reference", "no_prompt/tts/test"]
+TTS_BASELINES = ["tts/reference", "tts/resynth", "no_prompt/tts/test"]
 ROWS = [
     ("asr", "decode/asr/test", "wer", "min", {"demo": 0.60, "long": 0.25}, []),
     ("asr (real recordings)", "decode/asr/test_real", "wer", "min", {"demo": None, "long": None}, []),

@@ -11,6 +11,10 @@ from laura_core.errors import ConfigError
 @dataclass
 class LauraCodecConfig:
     sample_rate: int = 16000
+    # "time": SEANet convolutions on the waveform (the paper's, FunCodec's EnCodec-style codec);
+    # "frequency": STFT encoder and inverse-STFT decoder with ConvNeXt blocks at the STFT frame rate
+    # (FunCodec's FreqCodec, Vocos), many times cheaper per second of audio: ``frequency.py``.
+    domain: str = "time"
 
     # SEANet encoder/decoder
     channels: int = 32  # width after the first convolution; doubled at every stride
@@ -27,6 +31,13 @@ class LauraCodecConfig:
     true_skip: bool = False  # identity shortcut in residual units (False: a 1x1 convolution)
     lstm_layers: int = 2  # LSTM (with a residual connection) at the bottleneck; 0 = none
     weight_norm: bool = True
+
+    # Frequency domain (domain: frequency). hop_length is still prod(strides); each latent frame stacks
+    # hop_length / stft_hop STFT frames.
+    n_fft: int = 640
+    stft_hop: int = 160
+    width: int = 256  # ConvNeXt width, encoder and decoder
+    layers: int = 8  # ConvNeXt blocks, encoder and decoder each
 
     # Residual vector quantizer
     n_q: int = 32
@@ -65,9 +76,10 @@ class LauraCodecConfig:
             if not ok:
                 raise ConfigError(f"LauraCodecConfig.{name} = {getattr(self, name)!r}: {rule}")
 
+        check(self.domain in ("time", "frequency"), "domain", "must be time or frequency")
         for name in ("sample_rate", "channels", "dim", "kernel_size", "last_kernel_size", "residual_kernel_size",
-                     "dilation_base", "compress", "n_q", "codebook_size", "disc_filters", "disc_growth",
-                     "disc_max_filters", "n_mels"):
+                     "n_fft", "stft_hop", "width", "layers", "dilation_base", "compress", "n_q", "codebook_size",
+                     "disc_filters", "disc_growth", "disc_max_filters", "n_mels"):
             check(getattr(self, name) > 0, name, "must be positive")
         for name in ("n_residual", "lstm_layers", "kmeans_iters", "dead_code_share", "l1_weight", "mel_weight",
                      "spec_weight", "commit_weight", "adv_weight", "fm_weight"):
@@ -75,6 +87,11 @@ class LauraCodecConfig:
         check(len(self.strides) > 0 and all(s > 0 for s in self.strides), "strides",
               "must be a non-empty list of positive integers")
         check(self.compress <= self.channels, "compress", f"must not exceed channels ({self.channels})")
+        if self.domain == "frequency":
+            check(self.hop_length % self.stft_hop == 0, "stft_hop",
+                  f"must divide the hop length prod(strides) = {self.hop_length}")
+            check(self.n_fft % 2 == 0 and self.n_fft >= 2 * self.stft_hop, "n_fft",
+                  f"must be even and at least twice stft_hop ({self.stft_hop}): the inverse STFT needs the overlap")
         check(0.0 < self.ema_decay < 1.0, "ema_decay", "must be in (0, 1)")
         check(all(1 <= n <= self.n_q for n in self.quantizer_dropout), "quantizer_dropout",
               f"every entry must be in [1, n_q = {self.n_q}]")

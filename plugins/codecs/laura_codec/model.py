@@ -11,6 +11,7 @@ from laura_core.interfaces import CodecLosses, TrainableCodec
 
 from .config import LauraCodecConfig
 from .discriminator import MultiScaleSTFTDiscriminator
+from .frequency import ISTFTDecoder, STFTEncoder
 from .losses import SpectralLoss, discriminator_hinge, feature_matching, generator_hinge, masked_l1
 from .quantizer import QuantizerOutput, ResidualVQ
 from .seanet import SEANetDecoder, SEANetEncoder
@@ -24,10 +25,11 @@ class LauraCodec(TrainableCodec):
         self.config = cfg = config if config is not None else LauraCodecConfig()
         self.sample_rate, self.hop_length = cfg.sample_rate, cfg.hop_length
         self.n_q, self.codebook_size, self.dim = cfg.n_q, cfg.codebook_size, cfg.dim
-        self.encoder = SEANetEncoder(cfg)
+        time_domain = cfg.domain == "time"
+        self.encoder = SEANetEncoder(cfg) if time_domain else STFTEncoder(cfg)
         self.quantizer = ResidualVQ(cfg.dim, cfg.n_q, cfg.codebook_size, cfg.ema_decay, cfg.kmeans_iters,
                                     cfg.dead_code_share, cfg.quantizer_dropout)
-        self.decoder = SEANetDecoder(cfg)
+        self.decoder = SEANetDecoder(cfg) if time_domain else ISTFTDecoder(cfg)
         self.discriminator = MultiScaleSTFTDiscriminator(cfg.disc_n_ffts, cfg.disc_filters, cfg.disc_growth,
                                                          cfg.disc_max_filters, cfg.disc_dilations)
         self.spectral_loss = SpectralLoss(cfg.sample_rate, cfg.mel_windows, cfg.n_mels)
@@ -50,7 +52,7 @@ class LauraCodec(TrainableCodec):
         return self.quantizer.decode(codes if n is None else codes[:, :n])
 
     def decode_embeddings(self, emb: torch.Tensor) -> torch.Tensor:
-        return self.decoder(emb.to(self.decoder.layers[0].conv.bias.dtype))
+        return self.decoder(emb.to(next(self.decoder.parameters()).dtype))
 
     def quantize(self, wav: torch.Tensor, n_q: int | None = None) -> tuple[QuantizerOutput, torch.Tensor]:
         """Padded ``wav`` -> (quantizer output, latent). In training mode the codebooks learn."""
