@@ -2,7 +2,8 @@
 """Codec and vocoder speed on CPU, in one run:
 
   codecs    encode and decode real-time factor (seconds of compute per second of audio) of `laura_codec`
-            (paper config: 16 kHz, 32 x 1024, 25 Hz) and Meta's EnCodec 24 kHz at 24 kbps (also 32
+            (paper config: 16 kHz, 32 x 1024, 25 Hz), the same in the frequency domain (STFT encoder,
+            inverse-STFT decoder; `domain: frequency`), and Meta's EnCodec 24 kHz at 24 kbps (also 32
             quantizers), on the same length of speech
   vocoders  synthesis time of the one-step vocoder vs the VALL-E-style multi-step baseline (paper
             sizes, n_q = 32) for the same first-group frames: the predictor's own time (one pass vs
@@ -31,7 +32,10 @@ import torch
 from harness import alternate, describe, high_water_mb, machine
 from isolated import run_isolated
 
-CODECS = {"laura_codec": {"size": "paper"}, "encodec": {"model": "24khz", "bandwidth": 24.0}}
+# label: (registry name, options)
+CODECS = {"laura_codec": ("laura_codec", {"size": "paper"}),
+          "laura_codec_freq": ("laura_codec", {"size": "paper", "domain": "frequency"}),
+          "encodec": ("encodec", {"model": "24khz", "bandwidth": 24.0})}
 VOCODERS = ("onestep", "multistep")
 TEXT = ("The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background. "
         "It is easy to tell the depth of a well. These days a chicken leg is a rare dish.")
@@ -54,7 +58,8 @@ def codec_calls(name: str, seconds: float) -> tuple[dict, dict]:
     from laura_core.registry import get_registry
 
     torch.manual_seed(0)
-    codec = get_registry().create("codec", name, **CODECS[name]).eval()
+    registered, options = CODECS[name]
+    codec = get_registry().create("codec", registered, **options).eval()
     wav = torch.from_numpy(speech(seconds, codec.sample_rate))[None, None]
     codes = codec.encode(wav)
     info = {"sample_rate": codec.sample_rate, "frame_rate": codec.frame_rate, "n_q": codec.n_q,
@@ -62,9 +67,10 @@ def codec_calls(name: str, seconds: float) -> tuple[dict, dict]:
     return {f"{name} encode": lambda: codec.encode(wav), f"{name} decode": lambda: codec.decode(codes)}, info
 
 
-def vocoder_calls(name: str, seconds: float, codec) -> tuple[dict, dict]:
+def vocoder_calls(name: str, seconds: float, codec, freq_codec) -> tuple[dict, dict]:
     """The predictor's own work (one pass to the summed embeddings, or n_q - 1 passes to the codes) and
-    the whole synthesis through the codec decoder, for the frames of ``seconds``."""
+    the whole synthesis through the codec decoder, for the frames of ``seconds``; and the synthesis through
+    the frequency-domain decoder of the same shape (the same vocoder fits both)."""
     from laura_core.model.codec import vocoder_options
     from laura_core.registry import get_registry
 
@@ -80,8 +86,9 @@ def vocoder_calls(name: str, seconds: float, codec) -> tuple[dict, dict]:
     predict = ((lambda: vocoder(codes, lengths, cond, cond_lengths)) if name == "onestep"
                else (lambda: vocoder.generate_codes(codes, lengths, cond, cond_lengths)))
     synthesize = lambda: vocoder.synthesize(codes, lengths, cond, cond_lengths, codec)  # noqa: E731
+    freq = lambda: vocoder.synthesize(codes, lengths, cond, cond_lengths, freq_codec)  # noqa: E731
     info = {"frames": frames, "parameters": sum(p.numel() for p in vocoder.parameters())}
-    return {f"{name} predictor": predict, f"{name} synthesis": synthesize}, info
+    return {f"{name} predictor": predict, f"{name} synthesis": synthesize, f"{name} synthesis freq": freq}, info
 
 
 @torch.no_grad()
@@ -110,9 +117,10 @@ def main() -> None:
         more, codecs[name] = codec_calls(name, args.seconds)
         calls.update(more)
     shared = get_registry().create("codec", "laura_codec", size="paper").eval()
+    shared_freq = get_registry().create("codec", "laura_codec", size="paper", domain="frequency").eval()
     vocoders = {}
     for name in VOCODERS:
-        more, vocoders[name] = vocoder_calls(name, args.seconds, shared)
+        more, vocoders[name] = vocoder_calls(name, args.seconds, shared, shared_freq)
         calls.update(more)
     timings, _ = alternate(calls, rounds=args.rounds, swap=args.swap)
     for name, r in codecs.items():
@@ -123,36 +131,44 @@ def main() -> None:
         r.update(run_isolated(codec_memory, name, args.seconds))
     for name, r in vocoders.items():
         r.update({"predictor_s": timings[f"{name} predictor"].median, "synthesis_s": timings[f"{name} synthesis"].median,
+                  "synthesis_freq_s": timings[f"{name} synthesis freq"].median,
                   "spread": max(timings[f"{name} predictor"].spread, timings[f"{name} synthesis"].spread)})
         r["codec_decoder_s"] = max(r["synthesis_s"] - r["predictor_s"], 0.0)
     codec_ratio = codecs["laura_codec"]["encode_decode_rtf"] / codecs["encodec"]["encode_decode_rtf"]
+    freq_ratio = codecs["laura_codec_freq"]["encode_decode_rtf"] / codecs["encodec"]["encode_decode_rtf"]
     predictor_ratio = vocoders["multistep"]["predictor_s"] / vocoders["onestep"]["predictor_s"]
     synthesis_ratio = vocoders["multistep"]["synthesis_s"] / vocoders["onestep"]["synthesis_s"]
+    freq_synthesis_ratio = vocoders["multistep"]["synthesis_freq_s"] / vocoders["onestep"]["synthesis_freq_s"]
     results = {"seconds": args.seconds, "rounds": args.rounds, "swap": args.swap, "machine": info, "codecs": codecs,
                "vocoders": vocoders, "laura_codec_rtf_over_encodec_rtf": codec_ratio,
+               "laura_codec_freq_rtf_over_encodec_rtf": freq_ratio,
                "multistep_over_onestep_predictor": predictor_ratio,
-               "multistep_over_onestep_synthesis": synthesis_ratio}
+               "multistep_over_onestep_synthesis": synthesis_ratio,
+               "multistep_over_onestep_synthesis_freq": freq_synthesis_ratio}
 
     verdict = lambda ok: "ok" if ok else "MISSED"  # noqa: E731
     print(f"codecs on {args.seconds:g} s of speech, CPU, {THREADS} threads (RTF: compute seconds per audio second)")
     print(describe(info))
     print(f"medians of {args.rounds} alternating rounds{' (order swapped)' if args.swap else ''}, warm-up excluded")
-    print(f"{'codec':<13}{'rate':>7}{'frames/s':>10}{'n_q':>5}{'params':>12}{'encode RTF':>12}{'decode RTF':>12}"
+    print(f"{'codec':<17}{'rate':>7}{'frames/s':>10}{'n_q':>5}{'params':>12}{'encode RTF':>12}{'decode RTF':>12}"
           f"{'enc+dec RTF':>13}{'spread':>8}{'peak MB':>9}")
     for name, r in codecs.items():
-        print(f"{name:<13}{r['sample_rate']:>7}{r['frame_rate']:>10g}{r['n_q']:>5}{r['parameters']:>12,}"
+        print(f"{name:<17}{r['sample_rate']:>7}{r['frame_rate']:>10g}{r['n_q']:>5}{r['parameters']:>12,}"
               f"{r['encode_rtf']:>12.4f}{r['decode_rtf']:>12.4f}{r['encode_decode_rtf']:>13.4f}"
               f"{r['spread'] * 100:>7.0f}%{r['peak_rss_mb']:>9.0f}")
-    print(f"laura_codec RTF / EnCodec RTF = {codec_ratio:.2f}x (target <= 0.5: {verdict(codec_ratio <= 0.5)})")
+    print(f"laura_codec RTF / EnCodec RTF = {codec_ratio:.2f}x (target <= 0.5: {verdict(codec_ratio <= 0.5)}); "
+          f"in the frequency domain {freq_ratio:.2f}x ({verdict(freq_ratio <= 0.5)})")
     print()
     frames = vocoders["onestep"]["frames"]
     print(f"vocoders, paper size, n_q = {shared.n_q}, {frames} frames ({args.seconds:g} s)")
-    print(f"{'vocoder':<11}{'params':>12}{'predictor s':>13}{'codec decoder s':>17}{'synthesis s':>13}{'spread':>8}")
+    print(f"{'vocoder':<11}{'params':>12}{'predictor s':>13}{'codec decoder s':>17}{'synthesis s':>13}{'spread':>8}"
+          f"{'synthesis s, freq decoder':>27}")
     for name, r in vocoders.items():
         print(f"{name:<11}{r['parameters']:>12,}{r['predictor_s']:>13.3f}{r['codec_decoder_s']:>17.3f}"
-              f"{r['synthesis_s']:>13.3f}{r['spread'] * 100:>7.0f}%")
+              f"{r['synthesis_s']:>13.3f}{r['spread'] * 100:>7.0f}%{r['synthesis_freq_s']:>27.3f}")
     print(f"multi-step / one-step: predictor {predictor_ratio:.1f}x, end to end with the shared codec decoder "
-          f"{synthesis_ratio:.1f}x (target >= 15: {verdict(synthesis_ratio >= 15)})")
+          f"{synthesis_ratio:.1f}x (target >= 15: {verdict(synthesis_ratio >= 15)}); through the frequency-domain "
+          f"decoder {freq_synthesis_ratio:.1f}x ({verdict(freq_synthesis_ratio >= 15)})")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {args.json}")

@@ -56,10 +56,6 @@ class _Stack(nn.Module):
         return self.norm(x.transpose(1, 2)).transpose(1, 2)
 
 
-def _stft_window(cfg: LauraCodecConfig) -> torch.Tensor:
-    return torch.hann_window(cfg.n_fft)
-
-
 class STFTEncoder(nn.Module):
     """Waveform ``[B, 1, T * hop]`` -> latent ``[B, dim, T]``."""
 
@@ -67,7 +63,7 @@ class STFTEncoder(nn.Module):
         super().__init__()
         self.n_fft, self.stft_hop, self.hop_length = cfg.n_fft, cfg.stft_hop, cfg.hop_length
         self.stack = cfg.hop_length // cfg.stft_hop  # STFT frames per latent frame
-        self.register_buffer("window", _stft_window(cfg), persistent=False)
+        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
         self.inp = nn.Conv1d(cfg.n_fft // 2 + 1, cfg.width, 7, padding=3)
         self.body = _Stack(cfg.width, cfg.layers)
         self.out = nn.Conv1d(cfg.width, cfg.dim, self.stack, stride=self.stack)
@@ -82,7 +78,8 @@ class STFTEncoder(nn.Module):
         x = spec.abs()[..., : t * self.stack].clamp_min(LOG_FLOOR).log()  # [B, bins, T * stack]
         valid = None
         if frames is not None:
-            valid = (torch.arange(x.shape[-1], device=x.device) < frames.to(x.device)[:, None] * self.stack).to(x.dtype)
+            positions = torch.arange(x.shape[-1], device=x.device)
+            valid = (positions < frames.to(x.device)[:, None] * self.stack).to(x.dtype)
             x = x * valid[:, None]
         x = self.inp(x)
         if valid is not None:
@@ -97,7 +94,7 @@ class ISTFTDecoder(nn.Module):
         super().__init__()
         self.n_fft, self.stft_hop = cfg.n_fft, cfg.stft_hop
         self.stack = cfg.hop_length // cfg.stft_hop
-        self.register_buffer("window", _stft_window(cfg), persistent=False)
+        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
         self.inp = nn.ConvTranspose1d(cfg.dim, cfg.width, self.stack, stride=self.stack)
         self.body = _Stack(cfg.width, cfg.layers)
         self.head = nn.Linear(cfg.width, 2 * (cfg.n_fft // 2 + 1))
