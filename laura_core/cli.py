@@ -213,9 +213,12 @@ def cmd_average(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    import torch
+
     from laura_core.training.checkpoint import release_checkpoint
 
-    print(f"released {args.src} as {release_checkpoint(args.src, args.dst)} (no trainer state)")
+    dtype = None if args.dtype == "keep" else getattr(torch, args.dtype)
+    print(f"released {args.src} as {release_checkpoint(args.src, args.dst, dtype)} (no trainer state)")
     return 0
 
 
@@ -544,11 +547,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Copy checkpoint SRC (LauraGPT or vocoder; verified first) without trainer.pt (optimizer, data "
                     "position) to DST, with its own manifest: what a recipe ships and loads in place of training. "
                     "Codecs have `laura codec release`.",
-        epilog="example:\n  laura release exp/release/vocoder_small/checkpoints/step_00002000 egs/mini/pretrained/vocoder_small",
+        epilog="example:\n  laura release exp/release/vocoder_small/checkpoints/step_00001000 egs/mini/pretrained/vocoder_small",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("src", metavar="SRC", help="checkpoint directory (EXP/checkpoints/step_N)")
     p.add_argument("dst", metavar="DST", help="new folder (must not exist)")
+    p.add_argument("--dtype", choices=("keep", "float16", "bfloat16", "float32"), default="keep",
+                   help="cast the floating weights (float16: half the size; loading casts them back)")
     p.set_defaults(func=cmd_release)
 
     p = sub.add_parser(

@@ -84,10 +84,11 @@ def save_checkpoint(root: Path, step: int, write: Callable[[Path], None], keep_l
     return final
 
 
-def release_checkpoint(src: str | Path, dst: str | Path) -> Path:
+def release_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | None = None) -> Path:
     """Copy checkpoint ``src`` without its trainer state (optimizer, data position) to ``dst``, a model
     to ship with a recipe: verified first, with a manifest of its own, written atomically. The same
-    checkpoint always gives the same bytes."""
+    checkpoint always gives the same bytes. With ``dtype`` (e.g. float16: half the size) the floating
+    weights of its safetensors files are cast to it; loading casts them back to the model's own."""
     src, dst = Path(src), Path(dst)
     manifest = verify_checkpoint(src)
     if dst.exists():
@@ -97,15 +98,26 @@ def release_checkpoint(src: str | Path, dst: str | Path) -> Path:
     try:
         tmp.chmod(0o777 & ~UMASK)
         for name in manifest["files"]:
-            if name != STATE:
+            if name == STATE:
+                continue
+            if dtype is not None and name.endswith(".safetensors"):
+                _save_cast(src / name, tmp / name, dtype)
+            else:
                 shutil.copyfile(src / name, tmp / name)
-                (tmp / name).chmod(0o666 & ~UMASK)
+            (tmp / name).chmod(0o666 & ~UMASK)
         write_manifest(tmp, manifest.get("step"))
         os.rename(tmp, dst)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dst
+
+
+def _save_cast(src: Path, dst: Path, dtype: torch.dtype) -> None:
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(src))
+    save_file({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}, str(dst))
 
 
 def read_best(root: Path) -> dict[str, Any] | None:

@@ -264,6 +264,17 @@ def test_a_released_checkpoint_is_the_model_without_its_trainer_state(trained, t
     cli_main(["release", str(last), str(again)])
     assert all((out / n).read_bytes() == (again / n).read_bytes() for n in verify_checkpoint(out)["files"])
     assert cli_main(["release", str(last), str(out)]) != 0 and "exists: remove it first" in capsys.readouterr().err
+    half = tmp_path / "half"  # float16 weights: half the bytes, loaded back into the model's float32
+    assert cli_main(["release", str(last), str(half), "--dtype", "float16"]) == 0
+    full, halved = load_file(str(last / MODEL_FILE)), load_file(str(half / MODEL_FILE))
+    assert {v.dtype for k, v in halved.items() if full[k].is_floating_point()} == {torch.float16}
+    assert (half / MODEL_FILE).stat().st_size < 0.6 * (last / MODEL_FILE).stat().st_size
+    loaded = {k: v for k, v in load_inference_model(half, registry).model.state_dict().items()
+              if k in full and full[k].is_floating_point()}
+    assert len(loaded) > 10  # the model's weights, each float32 again and equal to its float16 rounding
+    for name, value in loaded.items():
+        assert value.dtype == full[name].dtype
+        torch.testing.assert_close(value, full[name].to(torch.float16).to(value.dtype))
     (last / MODEL_FILE).write_bytes(b"broken")
     assert cli_main(["release", str(last), str(tmp_path / "third")]) != 0
     assert "corrupt or truncated" in capsys.readouterr().err and not (tmp_path / "third").exists()
