@@ -218,7 +218,9 @@ def cmd_release(args: argparse.Namespace) -> int:
     from laura_core.training.checkpoint import release_checkpoint
 
     dtype = None if args.dtype == "keep" else getattr(torch, args.dtype)
-    print(f"released {args.src} as {release_checkpoint(args.src, args.dst, dtype)} (no trainer state)")
+    released = release_checkpoint(args.src, args.dst, dtype, args.part)
+    what = f"its {args.part} alone, for init.{args.part}" if args.part else "no trainer state"
+    print(f"released {args.src} as {released} ({what})")
     return 0
 
 
@@ -554,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst", metavar="DST", help="new folder (must not exist)")
     p.add_argument("--dtype", choices=("keep", "float16", "bfloat16", "float32"), default="keep",
                    help="cast the floating weights (float16: half the size; loading casts them back)")
+    p.add_argument("--part", choices=("backbone", "encoder"),
+                   help="keep only this part of a LauraGPT (PART.safetensors, with the layout and tokenizer it "
+                        "was trained with): a pretrained starting point for another run's init.PART")
     p.set_defaults(func=cmd_release)
 
     p = sub.add_parser(

@@ -10,12 +10,14 @@
 #   5. the one-step vocoder: the released one (egs/mini/pretrained/vocoder_small) where it was trained
 #      with this codec and tokenizer, else (and with FROM_SCRATCH=1) trained on those codes (conf/vocoder_small.yaml)
 #   6. train LauraGPT on all eight tasks (conf/lauragpt.yaml): Whisper-base's frozen encoder under a
-#      trained adapter, a CTC head, and a GPT from scratch; its learning curves go to $EXP/lm/curves.png
+#      trained adapter, a CTC head, and a GPT that starts from the released text-pretrained one
+#      (egs/mini/pretrained/gpt_text, where it was trained with this tokenizer; FROM_SCRATCH=1 pretrains one
+#      first, conf/gpt_text.yaml, about 50 minutes); its learning curves go to $EXP/lm/curves.png
 #   7. decode every test set with `laura infer` and score them all with `laura score` (tts: zero-shot, in
 #      the voice of each test item's prompt, an unseen speaker)
 #   8. the baselines (tts: the same model without prompts), and the table of scores, thresholds and
 #      baselines ($EXP/scores.md)
-# Sizes are demo-sized (env: STEPS, VALID_EVERY, VOCODER_STEPS, CODEC_STEPS with FROM_SCRATCH=1); the longer
+# Sizes are demo-sized (env: STEPS, VALID_EVERY, VOCODER_STEPS, CODEC_STEPS and GPT_STEPS with FROM_SCRATCH=1); the longer
 # setting of egs/mini/RESULTS.md is SETTING=long STEPS=5000 VALID_EVERY=1000 EXP=exp/mini_long.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,6 +30,7 @@ VALID_EVERY=${VALID_EVERY:-$STEPS}  # validation with decoded dev items (the cur
 VALID_DECODE=${VALID_DECODE:-$([ "${SETTING:-demo}" = long ] && echo 40 || echo 20)}  # dev items decoded per task
 VOCODER_STEPS=${VOCODER_STEPS:-300}
 CODEC_STEPS=${CODEC_STEPS:-8000}
+GPT_STEPS=${GPT_STEPS:-4000}
 SETTING=${SETTING:-demo}
 # Scoring options of every decode and baseline. The demo judges tts with Whisper in int8 (1.8x faster than
 # float32 on 2 cores, WER within 0.01 on the mini references) and leaves out se's DNSMOS (0.7 s a clip);
@@ -78,11 +81,25 @@ if [ "${FROM_SCRATCH:-0}" = 1 ] || ! "$BIN/python" egs/mini/local/vocoder_fits.p
 fi
 
 stage "6. LauraGPT on all eight tasks ($STEPS steps)"
+gpt=egs/mini/pretrained/gpt_text
+if [ "${FROM_SCRATCH:-0}" = 1 ]; then
+  echo "pretraining the GPT on text ($GPT_STEPS steps)"
+  "$BIN/python" egs/mini/local/text_corpus.py "$DATA" data/mini_text
+  rm -rf "$EXP/gpt_text"
+  "$BIN/laura" train egs/mini/conf/gpt_text.yaml exp_dir="$EXP/gpt_text" codec.path="$codec" \
+    tokenizer.options.model="$EXP/tokenizer/tokenizer.model" max_steps="$GPT_STEPS"
+  rm -rf "$EXP/gpt_text_release"
+  "$BIN/laura" release "$(last_checkpoint "$EXP/gpt_text")" "$EXP/gpt_text_release" --part backbone
+  gpt=$EXP/gpt_text_release
+fi
+init=()
+if "$BIN/python" egs/mini/local/backbone_fits.py "$gpt" "$EXP/tokenizer/tokenizer.model"; then
+  init=(init.backbone="$gpt/backbone.safetensors")
+fi
 rm -rf "$EXP/lm"
-lm_start=$SECONDS
 "$BIN/laura" train egs/mini/conf/lauragpt.yaml exp_dir="$EXP/lm" codec.path="$codec" valid_vocoder="$vocoder" \
-  tokenizer.options.model="$EXP/tokenizer/tokenizer.model" max_steps="$STEPS" valid_every="$VALID_EVERY" \
-  save_every="$VALID_EVERY" valid_decode="$VALID_DECODE"
+  tokenizer.options.model="$EXP/tokenizer/tokenizer.model" "${init[@]}" max_steps="$STEPS" \
+  valid_every="$VALID_EVERY" save_every="$VALID_EVERY" valid_decode="$VALID_DECODE"
 "$BIN/laura" curves "$EXP/lm"
 
 stage "7. decode every test set and score them"

@@ -84,13 +84,22 @@ def save_checkpoint(root: Path, step: int, write: Callable[[Path], None], keep_l
     return final
 
 
-def release_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | None = None) -> Path:
+def release_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | None = None,
+                       part: str | None = None) -> Path:
     """Copy checkpoint ``src`` without its trainer state (optimizer, data position) to ``dst``, a model
     to ship with a recipe: verified first, with a manifest of its own, written atomically. The same
     checkpoint always gives the same bytes. With ``dtype`` (e.g. float16: half the size) the floating
-    weights of its safetensors files are cast to it; loading casts them back to the model's own."""
+    weights of its safetensors files are cast to it; loading casts them back to the model's own.
+
+    With ``part`` (an LM's ``backbone`` or ``encoder``) only that part's weights are kept, as
+    ``<part>.safetensors`` (its own state dict) beside the layout and tokenizer they were trained with:
+    what another run's ``init.<part>`` starts from (a pretrained GPT), not a model to decode with."""
+    from laura_core.model.lauragpt import MODEL_FILE
+
     src, dst = Path(src), Path(dst)
     manifest = verify_checkpoint(src)
+    if part is not None and MODEL_FILE not in manifest["files"]:
+        raise ConfigError(f"{src}: --part {part} takes a part of a LauraGPT checkpoint; this one has no {MODEL_FILE}")
     if dst.exists():
         raise ConfigError(f"{dst} exists: remove it first, or release to another folder")
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +109,10 @@ def release_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | No
         for name in manifest["files"]:
             if name == STATE:
                 continue
-            if dtype is not None and name.endswith(".safetensors"):
+            if part is not None and name == MODEL_FILE:
+                name = f"{part}.safetensors"
+                _save_part(src / MODEL_FILE, tmp / name, part, dtype)
+            elif dtype is not None and name.endswith(".safetensors"):
                 _save_cast(src / name, tmp / name, dtype)
             else:
                 shutil.copyfile(src / name, tmp / name)
@@ -111,6 +123,18 @@ def release_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | No
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dst
+
+
+def _save_part(src: Path, dst: Path, part: str, dtype: torch.dtype | None) -> None:
+    from safetensors.torch import load_file, save_file
+
+    prefix = f"{part}."
+    state = {k[len(prefix):]: v for k, v in load_file(str(src)).items() if k.startswith(prefix)}
+    if not state:
+        raise ConfigError(f"{src}: no weights of a part named {part!r} (parts: backbone, encoder)")
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    save_file(state, str(dst))
 
 
 def _save_cast(src: Path, dst: Path, dtype: torch.dtype) -> None:

@@ -80,7 +80,29 @@ class LanguageModelKind:
         for part in PARTS:
             path = getattr(cfg.init, part)
             if path:
+                if part == "backbone":
+                    self._check_backbone_fits(Path(path))
                 load_part(getattr(self.model, part), part, path)
+
+    def _check_backbone_fits(self, path: Path) -> None:
+        """A backbone saved by laura (a checkpoint's model file, or ``laura release --part backbone``) lies
+        beside the tokenizer, codec and vocabulary layout it was trained with. Its embedding rows mean
+        those tokens, so another tokenizer or layout is refused here rather than loaded into the wrong rows."""
+        where = f"init.backbone {path}"
+        tokenizer = path.parent / TOKENIZER_FILE
+        if tokenizer.is_file():
+            theirs = json.loads(tokenizer.read_text())["identity"]
+            if theirs != self.tokenizer.identity():
+                raise ConfigError(f"{where}: trained with tokenizer {theirs}, this run's is {self.tokenizer.identity()} "
+                                  f"(its embedding rows would mean other pieces)")
+        codec = path.parent / CODEC_FILE
+        if codec.is_file():
+            theirs = json.loads(codec.read_text())["identity"]
+            if theirs and self.codec_identity and theirs != self.codec_identity:
+                raise ConfigError(f"{where}: trained with codec {theirs}, this run's is {self.codec_identity}")
+        layout = path.parent / LAYOUT_FILE
+        if layout.is_file():
+            self.model.layout.check_same(VocabLayout.from_dict(json.loads(layout.read_text())), str(layout))
 
     def data(self, cfg: DataConfig, world_size: int = 1, rank: int = 0) -> tuple[object, torch.utils.data.Dataset]:
         """A sampler of cut batches (this rank's share) and the dataset that turns one into a ``DataBatch``."""

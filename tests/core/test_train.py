@@ -167,6 +167,39 @@ def test_init_from_a_mismatched_file_is_refused(run30, setup, tmp_path):
         train(config(setup, tmp_path, f"init.encoder={source}", "model.encoder_conf.d_model=32"))
 
 
+def test_a_released_backbone_starts_another_run_and_only_with_its_tokenizer(run30, setup, tmp_path, capsys):
+    from laura_core.cli import main as cli_main
+    from laura_core.io import MANIFEST, sha256_file
+    from laura_core.registry import get_registry
+    from laura_core.training.lm import LanguageModelKind
+
+    step = run30 / "checkpoints" / "step_00000030"
+    release = tmp_path / "gpt"
+    assert cli_main(["release", str(step), str(release), "--part", "backbone", "--dtype", "float16"]) == 0
+    assert "its backbone alone" in capsys.readouterr().out
+    files = {p.name for p in release.iterdir()}
+    assert "backbone.safetensors" in files and MODEL_FILE not in files and {"tokenizer.json", "layout.json"} <= files
+    full, part = load_file(str(step / MODEL_FILE)), load_file(str(release / "backbone.safetensors"))
+    assert set(part) == {k.removeprefix("backbone.") for k in full if k.startswith("backbone.")}
+    assert all(v.dtype == torch.float16 for v in part.values())
+    kind = LanguageModelKind(config(setup, tmp_path / "run", f"init.backbone={release / 'backbone.safetensors'}"),
+                             get_registry())
+    start = kind.model.backbone.state_dict()
+    assert all(torch.equal(start[key], value.float()) for key, value in part.items())  # float32 again
+
+    tokenizer = json.loads((release / "tokenizer.json").read_text())
+    (release / "tokenizer.json").write_text(json.dumps({**tokenizer, "identity": "sentencepiece-0000"}))
+    manifest = json.loads((release / MANIFEST).read_text())  # a consistent release made with another tokenizer
+    manifest["files"]["tokenizer.json"] = sha256_file(release / "tokenizer.json")
+    (release / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match="init.backbone .*trained with tokenizer sentencepiece-0000"):
+        train(config(setup, tmp_path / "other", f"init.backbone={release / 'backbone.safetensors'}"))
+    from laura_core.training.checkpoint import release_checkpoint
+    with pytest.raises(ConfigError, match="no weights of a part named 'decoder'"):
+        release_checkpoint(step, tmp_path / "none", part="decoder")
+    assert not (tmp_path / "none").exists()
+
+
 def test_the_mini_recipe_configs_load():
     conf = REPO / "egs" / "mini" / "conf"
     cfg = load_train_config(conf / "lauragpt.yaml", ["exp_dir=exp/x"])
@@ -181,6 +214,9 @@ def test_the_mini_recipe_configs_load():
     vocoder = load_train_config(conf / "vocoder_small.yaml", ["exp_dir=exp/x"])
     assert (vocoder.kind, vocoder.vocoder.name, vocoder.vocoder.size) == ("vocoder", "onestep", "small")
     assert vocoder.codec.path == "egs/mini/pretrained/codec_small_freq"
+    text = load_train_config(conf / "gpt_text.yaml", ["exp_dir=exp/x"])  # pretrains lauragpt.yaml's very model
+    assert text.model == cfg.model and text.tokenizer == cfg.tokenizer and text.codec == cfg.codec
+    assert [t.task for t in text.data.tasks] == ["mt"]
 
 
 def test_validation_scores_decoded_samples_with_each_tasks_metrics(setup, tmp_path):
