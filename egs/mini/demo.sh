@@ -107,9 +107,11 @@ data=()
 for task in "${TASKS[@]}"; do data+=(--data "$task=$DATA/$task/test.jsonl.gz"); done
 rm -rf "$EXP/decode"
 # asr decodes jointly with its CTC head (the GPT's 256 best candidates each step, CTC prefix score weight 0.8);
-# mt never repeats a 3-gram (this short a training loops, "y también, y también"; chosen on dev).
+# mt and s2tt with beam search (4 beams: dev chrF 24.5 -> 25.2 and BLEU 1.7 -> 2.0 against greedy), mt never
+# repeating a 3-gram (this short a training loops, "y también, y también"); each chosen on dev.
 "$BIN/laura" infer "$(last_checkpoint "$EXP/lm")" "$EXP/decode" "${data[@]}" --vocoder "$vocoder" \
-  codec.max_new_tokens=400 text.ctc_weight=0.8 tasks.mt.no_repeat_ngram_size=3
+  codec.max_new_tokens=400 text.ctc_weight=0.8 tasks.mt.no_repeat_ngram_size=3 tasks.mt.strategy=beam \
+  tasks.s2tt.strategy=beam
 "$BIN/python" egs/mini/local/subset.py "$EXP/decode/asr/test" "$EXP/decode/asr/test_real" asterisk-
 "$BIN/laura" score --dir "$EXP/decode" $SCORING > "$EXP/decode/scores.txt"
 tail -n +2 "$EXP/decode/RESULTS.md"
