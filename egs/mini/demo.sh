@@ -12,7 +12,7 @@
 #   6. train LauraGPT on all eight tasks (conf/lauragpt.yaml): Whisper-base's frozen encoder under a
 #      trained adapter, a CTC head, and a GPT that starts from the released text-pretrained one
 #      (egs/mini/pretrained/gpt_text, where it was trained with this tokenizer; FROM_SCRATCH=1 pretrains one
-#      first, conf/gpt_text.yaml, about 50 minutes); its learning curves go to $EXP/lm/curves.png
+#      first, conf/gpt_text.yaml, about 70 minutes); its learning curves go to $EXP/lm/curves.png
 #   7. decode every test set with `laura infer` and score them all with `laura score` (tts: zero-shot, in
 #      the voice of each test item's prompt, an unseen speaker)
 #   8. the baselines (tts: the same model without prompts), and the table of scores, thresholds and
