@@ -111,9 +111,9 @@ def release_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | No
                 continue
             if part is not None and name == MODEL_FILE:
                 name = f"{part}.safetensors"
-                _save_part(src / MODEL_FILE, tmp / name, part, dtype)
+                _save_weights(src / MODEL_FILE, tmp / name, dtype, part)
             elif dtype is not None and name.endswith(".safetensors"):
-                _save_cast(src / name, tmp / name, dtype)
+                _save_weights(src / name, tmp / name, dtype)
             else:
                 shutil.copyfile(src / name, tmp / name)
             (tmp / name).chmod(0o666 & ~UMASK)
@@ -125,23 +125,19 @@ def release_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | No
     return dst
 
 
-def _save_part(src: Path, dst: Path, part: str, dtype: torch.dtype | None) -> None:
-    from safetensors.torch import load_file, save_file
-
-    prefix = f"{part}."
-    state = {k[len(prefix):]: v for k, v in load_file(str(src)).items() if k.startswith(prefix)}
-    if not state:
-        raise ConfigError(f"{src}: no weights of a part named {part!r} (parts: backbone, encoder)")
-    if dtype is not None:
-        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    save_file(state, str(dst))
-
-
-def _save_cast(src: Path, dst: Path, dtype: torch.dtype) -> None:
+def _save_weights(src: Path, dst: Path, dtype: torch.dtype | None, part: str | None = None) -> None:
+    """``src``'s weights to ``dst``: only ``part``'s (its own state dict) if given, floats cast to ``dtype`` if given."""
     from safetensors.torch import load_file, save_file
 
     state = load_file(str(src))
-    save_file({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}, str(dst))
+    if part is not None:
+        prefix = f"{part}."
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if not state:
+            raise ConfigError(f"{src}: no weights of a part named {part!r} (parts: backbone, encoder)")
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    save_file(state, str(dst))
 
 
 def read_best(root: Path) -> dict[str, Any] | None:
