@@ -20,7 +20,13 @@ from laura_core.scoring.metrics.audio import is_silent
 
 
 class ResemblyzerJudge:
+    """Embeddings are kept by the recording's content for the life of the process: scoring tts embeds
+    each reference and prompt beside every output, and ``laura score --dir`` scores several folders
+    (the model, the references, the codec's resynthesis) against the same references and prompts."""
+
     sample_rate = 16000
+    _known: dict[str, np.ndarray] = {}  # content digest -> embedding, shared by every instance
+    MAX_KNOWN = 20000  # about 20 MB of embeddings
 
     def __init__(self):
         try:
@@ -44,13 +50,20 @@ class ResemblyzerJudge:
     def _embed(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         out = []
         for wave in waves:
-            wave = np.asarray(wave, dtype=np.float32)
-            kept = self._preprocess(wave) if not is_silent(wave) else wave[:0]
-            if len(kept) < self.sample_rate // 10:  # silence has no voice: a zero embedding, similarity 0
-                out.append(np.zeros(256, np.float32))
-                continue
-            out.append(self._encoder.embed_utterance(kept))
+            wave = np.ascontiguousarray(wave, dtype=np.float32)
+            key = f"{self._hash}:{hashlib.blake2b(wave.tobytes(), digest_size=16).hexdigest()}"
+            if key not in self._known:
+                if len(self._known) >= self.MAX_KNOWN:
+                    self._known.clear()
+                self._known[key] = self._embed_one(wave)
+            out.append(self._known[key])
         return np.stack(out) if out else np.zeros((0, 256), np.float32)
+
+    def _embed_one(self, wave: np.ndarray) -> np.ndarray:
+        kept = self._preprocess(wave) if not is_silent(wave) else wave[:0]
+        if len(kept) < self.sample_rate // 10:  # silence has no voice: a zero embedding, similarity 0
+            return np.zeros(256, np.float32)
+        return self._encoder.embed_utterance(kept)
 
 
 def available() -> bool:

@@ -6,7 +6,7 @@ import pesq
 import pystoi
 import pytest
 
-from laura_core.scoring.metrics.audio import MCDOptions, mcd_dtw, si_sdr
+from laura_core.scoring.metrics.audio import MCDOptions, _all_pass_alpha, mcd_dtw, si_sdr
 from laura_core.scoring.score import score_files
 from laura_example_plugin import pcm_key
 from tests.conftest import RATE, write_jsonl, write_wav
@@ -69,6 +69,7 @@ def test_mcd_properties(speech):
     other_text = mcd_dtw(speech["a"], speech["b"], RATE, opts)
     assert same == pytest.approx(0.0, abs=1e-9)
     assert shifted < 0.5  # DTW absorbs a 50 ms delay
+    assert _all_pass_alpha(RATE) == pytest.approx(0.41, abs=0.005)  # pysptk's constant for 16 kHz
     assert 1.0 < other_voice and 1.0 < other_text
 
 
@@ -177,6 +178,29 @@ def test_speaker_similarity_tells_voices_apart(tmp_path, registry):
     assert plain.metrics["sim_prompt"] is None and "prompt" in plain.unavailable["sim_prompt"]
     broken = score_files(registry.task("tts"), ref, hyp, registry, ["judge=pocketsphinx", "speaker_judge=nope"])
     assert broken.metrics["sim"] is None and "nope" in broken.unavailable["sim"]
+
+
+def test_speaker_judge_embeds_each_recording_once(tmp_path, registry, monkeypatch):
+    pytest.importorskip("resemblyzer")
+    judge = registry.create("speaker_judge", "resemblyzer")
+    cls = type(judge)
+    monkeypatch.setattr(cls, "_known", {})
+    calls = []
+    embed_one = cls._embed_one
+    monkeypatch.setattr(cls, "_embed_one", lambda self, wave: calls.append(len(wave)) or embed_one(self, wave))
+    a = flite(tmp_path, "slt", "The birch canoe slid on the smooth planks.", "a")
+    b = flite(tmp_path, "rms", "Glue the sheet to the dark blue background.", "b")
+    first = judge.embed([a, b, a.copy()])
+    assert calls == [len(a), len(b)] and np.array_equal(first[0], first[2])
+    first[0] *= 0  # the caller's copy, not the kept one
+    # Another instance in the same process (the next folder of `laura score --dir`) reuses them.
+    again = registry.create("speaker_judge", "resemblyzer").embed([b, a])
+    assert len(calls) == 2 and np.array_equal(again, first[[1, 2]])
+    assert np.linalg.norm(again[1]) == pytest.approx(1.0, abs=1e-4)
+    changed = a.copy()
+    changed[100] += 0.01  # other content: embedded anew
+    judge.embed([changed])
+    assert len(calls) == 3
 
 
 def test_dnsmos_rates_clean_speech_above_noisy_speech(tmp_path, registry):

@@ -88,11 +88,24 @@ def mel_cepstrum(wav: np.ndarray, sample_rate: int, options: MCDOptions) -> np.n
         wav = np.pad(wav, (0, win - len(wav)))
     frames = librosa.util.frame(wav, frame_length=win, hop_length=hop, axis=0) * np.blackman(win)
     power = np.maximum(np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2, 1e-10)  # floor: digital silence
-    alpha = pysptk.util.mcepalpha(sample_rate)
+    alpha = _all_pass_alpha(sample_rate)
     # pysptk.sp2mc, with its per-frame freqt as one matrix product (it was 2/3 of scoring tts).
     cepstrum = np.fft.irfft(np.log(power), axis=1)
     cepstrum[:, 0] /= 2.0
-    return cepstrum @ _warping(cepstrum.shape[1], options.order, float(alpha)).T
+    return cepstrum @ _warping(cepstrum.shape[1], options.order, alpha).T
+
+
+@functools.lru_cache(maxsize=8)
+def _all_pass_alpha(sample_rate: int) -> float:
+    """pysptk's all-pass constant for the rate, found once per rate: ``mcepalpha`` searches a grid of a
+    thousand values on every call (a fifth of the time of scoring tts)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        import pysptk
+
+    return float(pysptk.util.mcepalpha(sample_rate))
 
 
 @functools.lru_cache(maxsize=8)
