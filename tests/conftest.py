@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import subprocess
 from pathlib import Path
@@ -9,6 +10,16 @@ import soundfile as sf
 from laura_core.registry import get_registry
 
 RATE = 16000
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_recipe_script(relative: str):
+    """A recipe's script (``egs/mini/local/report.py``) imported as a module, to test its functions."""
+    path = REPO / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -1,18 +1,9 @@
 """egs/mini/local/report.py: the demo's scoreboard judges each score against the setting's threshold
 (se against the noisy input it must beat) and shows only the baselines that were scored."""
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("report", REPO / "egs" / "mini" / "local" / "report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_recipe_script
 
 
 def scored(**folders) -> dict:
@@ -20,7 +11,7 @@ def scored(**folders) -> dict:
 
 
 def test_scoreboard_thresholds_and_baselines(tmp_path, monkeypatch, capsys):
-    report = load_script()
+    report = load_recipe_script("egs/mini/local/report.py")
     decode = tmp_path / "decode.json"
     decode.write_text(json.dumps(scored(**{
         "asr/test": {"wer": 0.55}, "mt/test": {"chrf": 24.9}, "se/test": {"pesq": 1.30, "stoi": 0.5},

@@ -1,19 +1,11 @@
 """egs/mini/local/text_corpus.py: the text the released GPT is pretrained on never holds a sentence of
 the mini corpus's dev or test splits, in either language, whatever its case or punctuation."""
 import gzip
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("text_corpus", REPO / "egs" / "mini" / "local" / "text_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_recipe_script
 
 
 def write(path: Path, cuts: list[dict]) -> None:
@@ -22,7 +14,7 @@ def write(path: Path, cuts: list[dict]) -> None:
 
 
 def test_held_out_sentences_repeats_and_runaway_lines_stay_out(tmp_path, monkeypatch):
-    corpus = load_script()
+    corpus = load_recipe_script("egs/mini/local/text_corpus.py")
     data = tmp_path / "mini"
     write(data / "mt" / "test.jsonl.gz", [{"id": "a", "supervisions": [{"text": "In the beginning."}],
                                            "custom": {"translation": "En el principio."}}])
