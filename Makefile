@@ -13,6 +13,10 @@ $(STAMP): setup.cfg pyproject.toml tests/plugin_pkg/setup.cfg scripts/install-sy
 	bash scripts/install-system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip "setuptools<81" wheel
+# laura was installed as the distribution "laura" before it became laura-speech: drop that install,
+# or its entry points would register every built-in task twice
+	! $(BIN)/pip show laura 2>/dev/null | grep -qx "Editable project location: $(CURDIR)" || $(BIN)/pip uninstall -q -y laura
+	rm -rf laura.egg-info
 	$(BIN)/pip install -q -e ".[test]" -e tests/plugin_pkg
 	touch $@
 

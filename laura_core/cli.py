@@ -58,6 +58,16 @@ def cmd_new_task(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_metric(args: argparse.Namespace) -> int:
+    from laura_core.registry import get_registry
+    from laura_core.scaffold import new_metric
+
+    folder = new_metric(args.name, get_registry().task(args.task), args.out)
+    print(f"wrote {folder}: `pip install -e {folder}` (next to this laura), then `pytest {folder}`; "
+          f"`laura score --task {args.task} ...` scores it beside {args.task}'s own metrics")
+    return 0
+
+
 def print_table(rows: list[tuple[str, ...]]) -> None:
     """Columns padded to their widest cell; the last one runs free."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
@@ -402,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", metavar="NAME")
     p.set_defaults(func=cmd_tasks)
 
-    new = sub.add_parser("new", help="write a ready plugin package (a new task)").add_subparsers(
+    new = sub.add_parser("new", help="write a ready plugin package (a new task, or a metric for a task)").add_subparsers(
         dest="what", required=True, metavar="WHAT")
     p = new.add_parser("task", help="a plugin package for a new task, with a test that trains, decodes and scores it",
                        description="Write OUT/laura-task-NAME: the task (a laura_core.task.Task), its entry point, a "
@@ -416,6 +426,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", choices=("text", "codec"), required=True, help="text, or audio as codec tokens")
     p.add_argument("--out", default=".", help="where the package folder goes (default: here)")
     p.set_defaults(func=cmd_new_task)
+    p = new.add_parser("metric", help="a plugin package adding a metric to a registered task, with its test",
+                       description="Write OUT/laura-metric-NAME: a metric component for TASK (scored by `laura score` "
+                                   "beside the task's own, its version in the scores' meta), its entry point, a "
+                                   "README and a test. Its first version compares the task's hypothesis field "
+                                   "with the reference (text: exact match; audio: length error); edit it from there.",
+                       epilog="example:\n  laura new metric sentence_match --task asr --out ~/src\n"
+                              "  pip install -e ~/src/laura-metric-sentence_match && pytest ~/src/laura-metric-sentence_match",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", metavar="NAME", help="the metric's name, as it appears among the task's scores")
+    p.add_argument("--task", required=True, help="the registered task it scores (`laura tasks` lists them)")
+    p.add_argument("--out", default=".", help="where the package folder goes (default: here)")
+    p.set_defaults(func=cmd_new_metric)
 
     p = sub.add_parser(
         "score", help="score hypotheses of any task against references",

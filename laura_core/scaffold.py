@@ -13,6 +13,7 @@ from pathlib import Path
 
 from laura_core.errors import ConfigError
 from laura_core.io import atomic_write_text
+from laura_core.task import Modality, Task
 
 INPUTS, OUTPUTS = ("audio", "text"), ("text", "codec")
 
@@ -25,7 +26,8 @@ name = "laura-task-{name}"
 version = "0.1.0"
 description = "A laura task plugin: {name} ({input} -> {output})"
 requires-python = ">=3.10"
-# laura itself must be installed (it is not declared here: the name "laura" on PyPI is another project)
+# laura's distribution is laura-speech ("laura" on PyPI is another project)
+dependencies = ["laura-speech"]
 
 [project.entry-points.laura]
 {name} = "laura_task_{name}"
@@ -200,4 +202,159 @@ def new_task(name: str, input: str, output: str, out_dir: str | Path) -> Path:
     for filename, template in (("pyproject.toml", _PYPROJECT), (f"laura_task_{name}.py", _TASK),
                                (f"test_laura_task_{name}.py", _TEST), ("README.md", _README)):
         atomic_write_text(folder / filename, template.format(**fields))
+    return folder
+
+
+# -- `laura new metric`: a metric for an existing task, from its own package --------------------------
+
+_METRIC_PYPROJECT = '''[build-system]
+requires = ["setuptools>=68", "wheel"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "laura-metric-{name}"
+version = "0.1.0"
+description = "A laura metric plugin: {name} for the {task} task"
+requires-python = ">=3.10"
+# laura's distribution is laura-speech ("laura" on PyPI is another project)
+dependencies = ["laura-speech"]
+
+[project.entry-points.laura]
+{name} = "laura_metric_{name}"
+
+[tool.setuptools]
+py-modules = ["laura_metric_{name}"]
+'''
+
+_METRIC = '''"""The {name} metric for laura's {task} task, scored by `laura score` beside the task's own metrics.
+
+Each pair holds a reference and a hypothesis record (`laura tasks show {task}` prints both). This
+first version {what}; edit `score` from here.
+"""
+{imports}from laura_core import hookimpl
+from laura_core.task import Metric, TaskScore
+
+VERSION = "0.1.0"  # goes into the scores' meta, so a figure says which metric made it
+
+
+class {cls}:
+    task = "{task}"
+    metrics = (Metric("{name}", "{doc}", {higher}, "{scale}"),)
+
+    def score(self, pairs):
+{score}
+        return TaskScore({{"{name}": value}}, meta={{"version": VERSION}})
+
+
+@hookimpl
+def register_components(register):
+    register("metric", "{name}", {cls}, "{doc}, for {task}")
+'''
+
+_TEXT_METRIC_SCORE = '''        right = 0
+        for p in pairs:  # a missing hypothesis is never right
+            refs = p.ref["{field}"] if isinstance(p.ref["{field}"], list) else [p.ref["{field}"]]
+            right += not p.missing and str(p.hyp["{field}"]).strip().lower() in [str(r).strip().lower() for r in refs]
+        value = right / len(pairs)'''
+_AUDIO_METRIC_SCORE = '''        errors = []
+        for p in pairs:  # a missing output is all wrong
+            ref = sf.info(p.ref["{field}"]).duration
+            hyp = sf.info(p.hyp["{field}"]).duration if not p.missing and p.hyp["{field}"] else 0.0
+            errors.append(abs(hyp / ref - 1.0))
+        value = sum(errors) / len(errors)'''
+
+_METRIC_TEST = '''"""{name} for {task}: registered through the entry point, and scored on pairs whose answer is known."""
+import json
+import subprocess
+import sys
+
+NAME, TASK = "{name}", "{task}"
+
+
+def laura(*args):
+    """Run a laura command as a user would; fail the test with its output when it fails."""
+    done = subprocess.run([sys.executable, "-m", "laura_core", *map(str, args)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_registered_for_its_task():
+    listed = json.loads(laura("plugins", "--json"))
+    assert any(e["kind"] == "metric" and e["name"] == NAME for e in listed)
+
+{body}'''
+
+_TEXT_METRIC_TEST = '''
+def test_scored_by_laura_score_beside_the_tasks_own_metrics(tmp_path):
+    from laura_core.registry import get_registry
+    from laura_core.task_contract import example_record
+
+    task = get_registry().task(TASK)
+    ref = json.loads(example_record(task.ref_fields))  # a valid reference record of the task
+    right = {{f.name: ref[f.name] if f.name in ref else "" for f in task.hyp_fields}}
+    right["{field}"] = ref["{field}"][0] if isinstance(ref["{field}"], list) else ref["{field}"]
+    wrong = {{**right, "{field}": "something else entirely"}}
+    (tmp_path / "ref.jsonl").write_text("".join(json.dumps({{**ref, "id": i}}) + "\\n" for i in "ab"))
+    (tmp_path / "hyp.jsonl").write_text(json.dumps({{**right, "id": "a"}}) + "\\n" + json.dumps({{**wrong, "id": "b"}}) + "\\n")
+    laura("score", "--task", TASK, "--ref", tmp_path / "ref.jsonl", "--hyp", tmp_path / "hyp.jsonl",
+          "--json", tmp_path / "scores.json")
+    report = json.loads((tmp_path / "scores.json").read_text())
+    assert report["metrics"][NAME] == 0.5  # one of the two right
+    assert report["meta"]["metric_plugins"][NAME] == {{"version": "0.1.0"}}
+    assert set(report["metrics"]) > {{m.name for m in task.metrics}}  # beside the task's own
+'''
+
+_AUDIO_METRIC_TEST = '''
+def test_scores_pairs_whose_answer_is_known(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from laura_core.task import Pair
+    from laura_metric_{name} import {cls}
+
+    def wav(name, seconds):
+        sf.write(tmp_path / name, np.zeros(int(seconds * 16000), np.float32), 16000)
+        return str(tmp_path / name)
+
+    pairs = [Pair("a", {{"{field}": wav("ref_a.wav", 1.0)}}, {{"{field}": wav("hyp_a.wav", 0.5)}}),
+             Pair("b", {{"{field}": wav("ref_b.wav", 2.0)}}, {{"{field}": wav("hyp_b.wav", 2.0)}}),
+             Pair("c", {{"{field}": wav("ref_c.wav", 1.0)}}, {{"{field}": None}}, missing=True)]
+    score = {cls}().score(pairs)
+    assert abs(score.metrics[NAME] - (0.5 + 0.0 + 1.0) / 3) < 1e-6
+    assert score.meta == {{"version": "0.1.0"}}
+'''
+
+
+def new_metric(name: str, task: Task, out_dir: str | Path) -> Path:
+    """Write the plugin package of metric ``name`` for the registered ``task`` under
+    ``out_dir/laura-metric-<name>``: a first metric that compares the task's first hypothesis field with
+    its reference (text: exact match; audio: length error), a test, and the entry point."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ConfigError(f"metric name {name!r}: lowercase letters, digits and '_', starting with a letter")
+    if name in {m.name for m in task.metrics}:
+        raise ConfigError(f"{task.name} already has a metric {name!r}: choose another name")
+    field = task.hyp_fields[0].name
+    if field not in {f.name for f in task.ref_fields}:
+        raise ConfigError(f"{task.name}'s hypothesis field {field!r} is not in its reference record: write its "
+                          f"metric by hand (`laura tasks show {task.name}` prints both records)")
+    folder = Path(out_dir) / f"laura-metric-{name}"
+    if folder.exists():
+        raise ConfigError(f"{folder} already exists: choose another --out or remove it")
+    audio = task.output is Modality.CODEC
+    fields = {
+        "name": name, "task": task.name, "field": field, "cls": "".join(p.title() for p in name.split("_")),
+        "doc": f"how far the length of the hypothesis {field} is from the reference's (mean |ratio - 1|)" if audio
+        else f"hypotheses equal to a reference {field} (trimmed, case-insensitive)",
+        "what": f"compares the hypothesis's {field!r} with the reference's",
+        "higher": str(not audio), "scale": "ratio" if audio else "fraction",
+        "imports": "import soundfile as sf\n\n" if audio else "",
+    }
+    fields["score"] = (_AUDIO_METRIC_SCORE if audio else _TEXT_METRIC_SCORE).format(**fields)
+    fields["body"] = (_AUDIO_METRIC_TEST if audio else _TEXT_METRIC_TEST).format(**fields)
+    for filename, template in (("pyproject.toml", _METRIC_PYPROJECT), (f"laura_metric_{name}.py", _METRIC),
+                               (f"test_laura_metric_{name}.py", _METRIC_TEST)):
+        atomic_write_text(folder / filename, template.format(**fields))
+    atomic_write_text(folder / "README.md", f"# laura-metric-{name}\n\nA laura metric plugin: `{name}` for the "
+                      f"`{task.name}` task, scored by `laura score` beside the task's own metrics.\n\n```sh\n"
+                      f"pip install -e .   # next to an installed laura: `laura plugins` lists it\npytest\n```\n")
     return folder

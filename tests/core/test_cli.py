@@ -14,7 +14,7 @@ def test_plugins_lists_every_task_with_its_distribution():
     assert out.returncode == 0, out.stderr
     rows = {tuple(line.split()[:3]) for line in out.stdout.splitlines()[1:]}
     for task in ("asr", "s2tt", "tts", "mt", "se", "aac", "ser", "slu"):
-        assert ("task", task, "laura") in rows
+        assert ("task", task, "laura-speech") in rows
     assert ("task", "lid", "laura-example-plugin") in rows
     listed = json.loads(laura("plugins", "--json").stdout)
     assert {"kind": "judge", "name": "lookup", "source": "example", "distribution": "laura-example-plugin 0.0.1",

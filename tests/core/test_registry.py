@@ -46,7 +46,7 @@ def test_installed_registry_has_the_eight_tasks_and_the_external_plugin(registry
     assert BUILTIN_TASKS <= set(tasks)
     assert "lid" in tasks  # from tests/plugin_pkg, through the entry-point group only
     entries = {(e.kind, e.name): e for e in registry.entries()}
-    assert entries[("task", "asr")].distribution.startswith("laura ")
+    assert entries[("task", "asr")].distribution.startswith("laura-speech ")
     assert entries[("task", "lid")].distribution == "laura-example-plugin 0.0.1"
     assert entries[("judge", "pocketsphinx")].source == "pocketsphinx_judge"
 
