@@ -267,13 +267,20 @@ class Vocoder(nn.Module, abc.ABC):
     codec: it gets the codec's ``n_q``, ``codebook_size``, ``dim`` and ``sample_rate`` and the
     tokenizer's ``text_vocab_size`` as options (``laura_core.model.codec.vocoder_options``), never from its
     own config. Padding never changes a real item's output.
+
+    A vocoder that ``takes_prompt`` also reads, after the condition, a voice prompt's sound: the codec's
+    summed embeddings of all groups of a recording in the target's voice (zero-shot tts), so that it can
+    render that voice's timbre, which the first group alone hardly carries.
     """
 
+    takes_prompt: bool = False
+
     @abc.abstractmethod
-    def condition_features(self, text: list[torch.Tensor | None], wav: list[torch.Tensor | None]
-                           ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per item, text ids ``[N]`` or a waveform ``[S]`` (one of the two) -> a padded condition batch
-        ``[B, C, Dc]`` and its lengths ``[B]``."""
+    def condition_features(self, text: list[torch.Tensor | None], wav: list[torch.Tensor | None],
+                           prompt: list[torch.Tensor | None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per item, text ids ``[N]`` or a waveform ``[S]`` (one of the two), and optionally a voice
+        prompt's embeddings ``[dim, P]`` (``laura_core.model.synthesis.voice_context``; ignored unless
+        ``takes_prompt``) -> a padded condition batch ``[B, C, Dc]`` and its lengths ``[B]``."""
 
     @abc.abstractmethod
     def loss(self, codes: torch.Tensor, code_lengths: torch.Tensor, cond: torch.Tensor, cond_lengths: torch.Tensor,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
+
+import numpy as np
 
 from laura_core.manifest import CODES
 
@@ -25,35 +27,45 @@ class PromptConfig:
 class VoicePrompt:
     codes: tuple[int, ...]  # first-group codec codes
     text: str | None  # the transcript, where the codes are the whole utterance
+    # The cropped recording at the codec's rate, for a vocoder that reads a prompt's sound (inference)
+    samples: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
-def crop(codes: Sequence[int], text: str | None, duration: float, seconds: float) -> VoicePrompt:
-    """At most ``seconds`` of an utterance of ``duration`` seconds (``codes`` at any frame rate)."""
+def crop(codes: Sequence[int], text: str | None, duration: float, seconds: float,
+         samples: np.ndarray | None = None) -> VoicePrompt:
+    """At most ``seconds`` of an utterance of ``duration`` seconds (``codes`` at any frame rate; its
+    ``samples``, where given, cut to the same share)."""
     frames = int(len(codes) * min(1.0, seconds / duration)) if duration > 0 else len(codes)
     whole = frames >= len(codes)
-    return VoicePrompt(tuple(codes[:frames]), text if whole else None)
+    if samples is not None and not whole:
+        samples = samples[: len(samples) * frames // max(len(codes), 1)]
+    return VoicePrompt(tuple(codes[:frames]), text if whole else None, samples)
 
 
 class PromptPool:
-    """The coded utterances of a manifest by speaker, to draw training prompts from."""
+    """The utterances of a manifest by speaker, to draw training prompts from: codes for the LM (coded
+    utterances only), recordings for a vocoder that reads a prompt's sound (``need_codes=False``)."""
 
-    def __init__(self, cuts: Iterable, seconds: float):
+    def __init__(self, cuts: Iterable, seconds: float, need_codes: bool = True):
         self.seconds = seconds
-        self.by_speaker: dict[str, list[tuple[str, tuple[int, ...], str | None, float]]] = defaultdict(list)
+        self.by_speaker: dict[str, list] = defaultdict(list)
         for cut in cuts:
-            codes = (cut.custom or {}).get(CODES)
             speaker = cut.supervisions[0].speaker if cut.supervisions else None
-            if codes and speaker:
-                self.by_speaker[speaker].append((cut.id, tuple(codes), cut.supervisions[0].text, cut.duration))
+            if speaker and (not need_codes or (cut.custom or {}).get(CODES)):
+                self.by_speaker[speaker].append(cut)
+
+    def other(self, cut, rng: random.Random):
+        """Another utterance of ``cut``'s speaker; None where the speaker has none."""
+        speaker = cut.supervisions[0].speaker if cut.supervisions else None
+        others = [o for o in self.by_speaker.get(speaker, ()) if o.id != cut.id]
+        return others[rng.randrange(len(others))] if others else None
 
     def draw(self, cut, rng: random.Random) -> VoicePrompt | None:
         """A prompt from another utterance of ``cut``'s speaker; None where the speaker has none."""
-        speaker = cut.supervisions[0].speaker if cut.supervisions else None
-        others = [entry for entry in self.by_speaker.get(speaker, ()) if entry[0] != cut.id]
-        if not others:
+        other = self.other(cut, rng)
+        if other is None:
             return None
-        _, codes, text, duration = others[rng.randrange(len(others))]
-        return crop(codes, text, duration, self.seconds)
+        return crop(other.custom[CODES], other.supervisions[0].text, other.duration, self.seconds)
 
 
 def pair_prompts(cuts: Sequence, seed: int = 0, field: str = "prompt") -> list:

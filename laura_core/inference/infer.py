@@ -375,11 +375,11 @@ def _prompts(bundle: InferenceModel, task: Task, cuts: list, cfg: InferConfig) -
 
 @torch.inference_mode()
 def voice_prompt(bundle: InferenceModel, wave: np.ndarray, text: str | None, seconds: float) -> VoicePrompt:
-    """A voice prompt from a recording at the codec's rate and its transcript: its codes, cropped to
-    ``seconds`` (a cropped prompt loses its transcript, which no longer matches)."""
+    """A voice prompt from a recording at the codec's rate and its transcript: its codes and samples,
+    cropped to ``seconds`` (a cropped prompt loses its transcript, which no longer matches)."""
     codec = bundle.codec
     codes = encode_waves(codec, [wave], str(bundle.model.device))[0][0].tolist()
-    return crop(codes, text, len(wave) / codec.sample_rate, seconds)
+    return crop(codes, text, len(wave) / codec.sample_rate, seconds, wave[: len(codes) * codec.hop_length])
 
 
 @dataclass(frozen=True)
@@ -415,11 +415,13 @@ def decode(bundle: InferenceModel, task: Task, cuts: Sequence, options: DecodeOp
         known = tokenizer.vocab_size  # a pretrained backbone's table may be padded past it
         texts = [tokenizer.decode([t for t in out if t < known]) for out in outputs]
         return [text if text.strip() else None for text in texts]
-    return _voice(bundle, task, cuts, outputs)
+    return _voice(bundle, task, cuts, outputs, prompts[: len(cuts)])
 
 
-def _voice(bundle: InferenceModel, task: Task, cuts: Sequence, outputs: list[list[int]]) -> list[Voiced | None]:
-    """Codec token ids -> waveforms, through the vocoder and the codec decoder (None: no tokens)."""
+def _voice(bundle: InferenceModel, task: Task, cuts: Sequence, outputs: list[list[int]],
+           prompts: Sequence[VoicePrompt | None] = ()) -> list[Voiced | None]:
+    """Codec token ids -> waveforms, through the vocoder and the codec decoder (None: no tokens); a
+    vocoder that takes a prompt hears each item's voice prompt."""
     codec, layout = bundle.codec, bundle.model.layout
     voiced: list[Voiced | None] = [None] * len(cuts)
     spoken = [i for i, out in enumerate(outputs) if out]
@@ -430,7 +432,9 @@ def _voice(bundle: InferenceModel, task: Task, cuts: Sequence, outputs: list[lis
     text = [text_ids(bundle.tokenizer, task.to_source(cut_to_record(cuts[i])))
             if task.input is Modality.TEXT else None for i in spoken]
     wav = [load_waveform(cuts[i], codec.sample_rate) if task.input is Modality.AUDIO else None for i in spoken]
-    for i, item_codes, samples in zip(spoken, codes, synthesize(bundle.vocoder, codec, codes, text, wav)):
+    prompts = list(prompts) + [None] * (len(cuts) - len(prompts))
+    heard = [None if prompts[i] is None else prompts[i].samples for i in spoken]
+    for i, item_codes, samples in zip(spoken, codes, synthesize(bundle.vocoder, codec, codes, text, wav, heard)):
         voiced[i] = Voiced(item_codes, samples)
     return voiced
 

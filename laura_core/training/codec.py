@@ -5,7 +5,9 @@
               ``gan.start_step`` on (generator and discriminator are two optimizer groups of one step)
     vocoder   tts/se cuts -> the target audio encoded by the frozen codec (all groups) -> the vocoder
               learns to turn first-group codes and the task's condition (text, or noisy speech) into
-              the rest
+              the rest; a vocoder with ``prompt_context`` also hears, for a ``data.prompt.prob`` share
+              of the promptable items, the first ``data.prompt.seconds`` of another utterance of their
+              speaker (as zero-shot tts gives it at inference)
 
 A codec checkpoint is a codec directory (``laura_core.model.codec``) plus the full training weights, so
 it is what ``codec.path`` points at; a vocoder checkpoint records the identity of its codec and
@@ -23,12 +25,14 @@ from torch import nn
 
 from laura_core.audio import pad_waves
 from laura_core.data.batches import DataConfig, load_waveform, make_sampler, mix_tasks, text_ids
+from laura_core.data.prompts import PromptPool
 from laura_core.errors import ConfigError, DataError
 from laura_core.interfaces import Codec, TrainableCodec, Vocoder
 from laura_core.io import atomic_write_bytes, verify_if_saved_by_laura, write_json
-from laura_core.manifest import cut_to_record, field_recording
+from laura_core.manifest import cut_to_record, field_recording, read_cuts
 from laura_core.model.codec import load_codec, resolved_options, save_codec, vocoder_options
 from laura_core.model.lauragpt import MODEL_FILE, ModelOutput, TaskStats
+from laura_core.model.synthesis import voice_context
 from laura_core.task import Modality
 from laura_core.training.config import TrainConfig
 
@@ -168,16 +172,23 @@ class VocoderBatch(NamedTuple):
     text: list[torch.Tensor | None]  # per item, the text condition (tts) ...
     wav: list[torch.Tensor | None]  # ... or the audio condition (se)
     target: list[torch.Tensor]  # the target waveforms at the codec's rate
+    prompt: list[torch.Tensor | None]  # per item, a voice prompt's waveform at the codec's rate, or None
 
 
 class VocoderData(torch.utils.data.Dataset):
-    def __init__(self, tasks, tokenizer, sample_rate: int):
-        self.tasks, self.tokenizer, self.sample_rate = tasks, tokenizer, sample_rate
+    def __init__(self, tasks, tokenizer, cfg: DataConfig, prompts: bool = False):
+        self.tasks, self.tokenizer, self.sample_rate, self.seed = tasks, tokenizer, cfg.sample_rate, cfg.seed
+        self.prompt_prob, self.prompt_seconds = cfg.prompt.prob, cfg.prompt.seconds
+        self.prompts = {spec.task: PromptPool(read_cuts(spec.manifest), cfg.prompt.seconds, need_codes=False)
+                        for spec in cfg.tasks if prompts and cfg.prompt.prob > 0 and tasks[spec.task].prompt_field}
 
     def __getitem__(self, cuts) -> VocoderBatch:
         from laura_core.data.batches import TASK
 
-        ids, texts, waves, targets = [], [], [], []
+        cuts = list(cuts)
+        # Seeded by the batch, so a resumed run draws what an uninterrupted one would.
+        rng = random.Random(f"{self.seed}|prompts|" + "|".join(c.id for c in cuts))
+        ids, texts, waves, targets, prompts = [], [], [], [], []
         for cut in cuts:
             task = self.tasks[cut.custom[TASK]]
             recording = field_recording(cut, task.target_field)
@@ -192,7 +203,19 @@ class VocoderData(torch.utils.data.Dataset):
             target = recording.resample(self.sample_rate).load_audio()
             ids.append(cut.id)
             targets.append(torch.from_numpy(target).mean(0))
-        return VocoderBatch(ids, texts, waves, targets)
+            prompts.append(self._prompt(cut, task, rng))
+        return VocoderBatch(ids, texts, waves, targets, prompts)
+
+    def _prompt(self, cut, task, rng: random.Random) -> torch.Tensor | None:
+        pool = self.prompts.get(task.name)
+        if pool is None or rng.random() >= self.prompt_prob:
+            return None
+        other = pool.other(cut, rng)
+        recording = None if other is None else field_recording(other, task.target_field)
+        if recording is None:
+            return None
+        seconds = min(self.prompt_seconds, recording.duration)
+        return torch.from_numpy(recording.resample(self.sample_rate).load_audio(duration=seconds)).mean(0)
 
 
 class VocoderTraining(nn.Module):
@@ -202,8 +225,8 @@ class VocoderTraining(nn.Module):
         super().__init__()
         self.vocoder = vocoder
 
-    def forward(self, text, wav, codes, code_lengths, codec: Codec):
-        cond, cond_lengths = self.vocoder.condition_features(text, wav)
+    def forward(self, text, wav, codes, code_lengths, codec: Codec, prompt=None):
+        cond, cond_lengths = self.vocoder.condition_features(text, wav, prompt)
         return self.vocoder.loss(codes[:, 0], code_lengths, cond, cond_lengths, codes, codec)
 
 
@@ -226,8 +249,11 @@ class VocoderKind:
     def data(self, cfg: DataConfig, world_size: int = 1, rank: int = 0):
         if cfg.sample_rate != self.codec.sample_rate:
             raise ConfigError(f"data.sample_rate is {cfg.sample_rate}, the codec's rate {self.codec.sample_rate}")
+        if self.vocoder.takes_prompt and cfg is self.cfg.data and cfg.prompt.prob == 0:
+            raise ConfigError("the vocoder takes voice prompts (prompt_context) but data.prompt.prob is 0: "
+                              "set it (e.g. 0.5), or it never learns to read one")
         return make_sampler(mix_tasks(cfg, self.tasks), cfg, world_size, rank), \
-            VocoderData(self.tasks, self.tokenizer, cfg.sample_rate)
+            VocoderData(self.tasks, self.tokenizer, cfg, prompts=self.vocoder.takes_prompt)
 
     def param_groups(self) -> list[dict[str, Any]]:
         return [{"name": "vocoder", "params": list(self.vocoder.parameters())}]
@@ -241,7 +267,8 @@ class VocoderKind:
         code_lengths = torch.tensor([self.codec.frames(int(n)) for n in lengths], device=device)
         text = [None if t is None else t.to(device) for t in batch.text]
         noisy = [None if w is None else w.to(device) for w in batch.wav]
-        loss, values = model(text, noisy, codes, code_lengths, self.codec)
+        prompt = voice_context(self.codec, batch.prompt) if self.vocoder.takes_prompt else None
+        loss, values = model(text, noisy, codes, code_lengths, self.codec, prompt)
         frames = int(code_lengths.sum())
         stats = {"vocoder": TaskStats(loss_sum=float(loss.detach()) * frames, tokens=frames, has_accuracy=False)}
         return ModelOutput(loss, stats, {f"vocoder/{k}": float(v) for k, v in values.items()}), frames

@@ -51,6 +51,9 @@ class VocoderConfig:
     # -- conditions --
     text_vocab_size: int = 0  # the LM tokenizer's ids (TTS conditions); 0 = no text conditions
     audio_conditions: bool = True  # waveform conditions (SE's noisy speech): log-mel + subsampling + layers
+    # A voice prompt's sound after the condition (zero-shot tts): the codec's summed embeddings of a
+    # recording in the target's voice, so the residual groups can take its timbre (training: data.prompt)
+    prompt_context: bool = False
     cond_layers: int = 1  # Conformer blocks of the text encoder, and of the audio condition encoder
     n_mels: int = 80
     subsampling: int = 4  # audio conditions: 100 Hz features -> 25 Hz (the paper codec's frame rate)
@@ -118,7 +121,8 @@ class ConditionEncoder(nn.Module):
 
     Text: embedding + Conformer blocks (the text encoder). Audio: the Conformer encoder plugin
     (log-mel, Conv2d subsampling, blocks, adapter) at the vocoder width. Each modality is encoded as one
-    sub-batch, so mixed batches cost two encoder calls.
+    sub-batch, so mixed batches cost two encoder calls. With ``prompt_context``, an item's voice prompt
+    (codec embeddings ``[dim, P]``) follows its condition, projected to the vocoder width.
     """
 
     def __init__(self, cfg: VocoderConfig):
@@ -133,8 +137,9 @@ class ConditionEncoder(nn.Module):
                 sample_rate=cfg.sample_rate, n_mels=cfg.n_mels, d_model=cfg.d_model, n_heads=cfg.n_heads,
                 ffn_dim=cfg.ffn_dim, n_layers=cfg.cond_layers, conv_kernel=cfg.conv_kernel, dropout=cfg.dropout,
                 subsampling=cfg.subsampling, output_dim=cfg.d_model))
+        self.prompt_in = nn.Linear(cfg.dim, cfg.d_model) if cfg.prompt_context else None
 
-    def forward(self, text: list, wav: list) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, text: list, wav: list, prompt: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         if len(text) != len(wav):
             raise DataError(f"condition_features: {len(text)} text items but {len(wav)} waveform items")
         weight = next(self.parameters())
@@ -183,7 +188,27 @@ class ConditionEncoder(nn.Module):
             emb = emb[:, :width]
             # .to: under autocast (validation of a bf16 LM run) the encoders give bf16, the buffer is fp32.
             cond[items, : emb.shape[1]] = emb.masked_fill(~lengths_mask(lengths, emb.shape[1])[..., None], 0.0).to(cond.dtype)
+        if self.prompt_in is not None:
+            cond, cond_lengths = self._with_prompts(cond, cond_lengths, prompt or [None] * batch)
         return cond, cond_lengths
+
+    def _with_prompts(self, cond: torch.Tensor, lengths: torch.Tensor, prompt: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each item's prompt frames right after its own condition frames (left-aligned, as the rest)."""
+        if len(prompt) != cond.shape[0]:
+            raise DataError(f"condition_features: {len(prompt)} prompts for {cond.shape[0]} items")
+        frames = [None if p is None else self.prompt_in(p.T.to(cond.device, self.prompt_in.weight.dtype))
+                  for p in prompt]
+        if all(f is None for f in frames):  # training: the projection still joins the graph (DDP)
+            unused = sum(p.sum() for p in self.prompt_in.parameters())
+            return cond + 0.0 * unused if self.training else cond, lengths
+        added = torch.tensor([0 if f is None else len(f) for f in frames], device=cond.device)
+        out = cond.new_zeros(cond.shape[0], int((lengths + added).max()), cond.shape[2])
+        out[:, : cond.shape[1]] = cond
+        for i, f in enumerate(frames):
+            if f is not None:
+                start = int(lengths[i])
+                out[i, start: start + len(f)] = f.to(out.dtype)
+        return out, lengths + added
 
 
 class Predictor(nn.Module):
@@ -233,8 +258,12 @@ class CodecVocoder(Vocoder):
         self.conditions = ConditionEncoder(config)
         self.predictor = Predictor(config)
 
-    def condition_features(self, text: list, wav: list) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.conditions(text, wav)
+    @property
+    def takes_prompt(self) -> bool:
+        return self.config.prompt_context
+
+    def condition_features(self, text: list, wav: list, prompt: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.conditions(text, wav, prompt)
 
     def check_codec(self, codec: Codec) -> None:
         """Refuse a codec other than the one this vocoder was built for."""

@@ -271,3 +271,47 @@ def test_laura_train_trains_a_vocoder_against_a_frozen_codec(setup, registry, tm
     with pytest.raises(ConfigError, match="codec mismatch: the config's codec is laura_codec-"):
         train(load_train_config(None, [f"exp_dir={tmp_path / 'voc'}", *common, "resume=true", "max_steps=12",
                                        f"codec.path={other}"]))
+
+
+def test_a_vocoder_with_prompt_context_hears_another_utterance_of_the_targets_speaker(setup, registry, tmp_path):
+    from lhotse.utils import fastcopy
+
+    from laura_core.data.batches import _tagged
+    from laura_core.model.synthesis import synthesize
+    from laura_core.training.codec import VocoderKind
+
+    base = setup_values(setup)
+    cuts = [fastcopy(c, supervisions=[fastcopy(c.supervisions[0], speaker=f"s{i % 2}")])
+            for i, c in enumerate(read_cuts(base["manifest"]["tts"]))]
+    manifest = tmp_path / "tts.jsonl.gz"
+    CutSet(cuts).to_file(manifest)
+    common = ["kind=vocoder", f"codec.path={base['codec']['path']}", "vocoder.name=onestep", "vocoder.size=tiny",
+              "vocoder.options={prompt_context: true}", f"tokenizer.options.model={base['tokenizer']['options']['model']}",
+              f"data.tasks=[{{task: tts, manifest: {manifest}}}]", "data.max_duration=4", "data.num_buckets=2",
+              "data.prompt={prob: 1.0, seconds: 0.3}", "optim.lr=3e-3", "optim.warmup_steps=2", "max_steps=4",
+              "log_every=2", "save_every=4", "valid_every=0"]
+    kind = VocoderKind(load_train_config(None, [f"exp_dir={tmp_path / 'peek'}", *common]), registry)
+    _, data = kind.data(kind.cfg.data)
+    batch = data[CutSet([_tagged(c, "tts") for c in cuts])]
+    rate = kind.codec.sample_rate
+    audio = {c.id: c.recording.resample(rate).load_audio().mean(0) for c in cuts}
+    for cid, prompt in zip(batch.ids, batch.prompt):  # the start of another utterance of its speaker
+        speaker = next(c for c in cuts if c.id == cid).supervisions[0].speaker
+        assert 0 < len(prompt) <= round(0.3 * rate)
+        assert any(np.allclose(prompt.numpy(), audio[c.id][: len(prompt)], atol=1e-6) for c in cuts
+                   if c.id != cid and c.supervisions[0].speaker == speaker)
+    assert all(torch.equal(a, b) for a, b in zip(batch.prompt, data[CutSet([_tagged(c, "tts") for c in cuts])].prompt))
+
+    final = train(load_train_config(None, [f"exp_dir={tmp_path / 'voc'}", *common]))
+    losses = [r["loss"] for r in log_records(tmp_path / "voc") if r["split"] == "train"]
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
+    codec, identity = load_codec(base["codec"]["path"], registry)
+    vocoder = load_vocoder(final, registry, identity)
+    assert vocoder.takes_prompt
+    torch.nn.init.normal_(vocoder.out.weight, std=0.1)  # four steps leave the head near zero
+    codes, text = [[1, 2, 3, 4]], [torch.tensor([3, 4, 5])]
+    heard = synthesize(vocoder, codec, codes, text, [None], [batch.prompt[0]])[0]
+    plain = synthesize(vocoder, codec, codes, text, [None])[0]
+    assert heard.shape == plain.shape == (4 * codec.hop_length,) and not np.allclose(heard, plain)
+    with pytest.raises(ConfigError, match="data.prompt.prob is 0"):
+        train(load_train_config(None, [f"exp_dir={tmp_path / 'none'}", *common, "data.prompt.prob=0"]))

@@ -2,6 +2,7 @@
 prompt cut from what is generated."""
 import random
 
+import numpy as np
 import pytest
 import torch
 from lhotse import AudioSource, MonoCut, Recording, SupervisionSegment
@@ -23,6 +24,10 @@ def cut(cid, speaker, codes, text, duration):
 def test_a_prompt_longer_than_its_limit_is_cut_and_loses_its_text():
     assert crop(list(range(50)), "two seconds", 2.0, 3.0) == VoicePrompt(tuple(range(50)), "two seconds")
     assert crop(list(range(100)), "four seconds", 4.0, 3.0) == VoicePrompt(tuple(range(75)), None)
+    # The recording, where given (inference: for a vocoder that hears the prompt), is cut with its codes.
+    samples = np.arange(100 * 640, dtype=np.float32)
+    assert np.array_equal(crop(list(range(100)), None, 4.0, 3.0, samples).samples, samples[: 75 * 640])
+    assert crop(list(range(50)), "two", 2.0, 3.0, samples[: 50 * 640]).samples is not None
 
 
 def test_prompts_come_from_another_utterance_of_the_same_speaker():

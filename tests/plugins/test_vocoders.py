@@ -206,3 +206,93 @@ def test_onestep_fits_summed_embeddings(registry):
         opt.step()
     assert start > 0.3 and relative_l1() < 0.05, (start, relative_l1())
 
+
+
+# -- voice prompts (zero-shot tts): the prompt's sound after the condition ---------------------------
+
+
+def prompt_embeddings(codec, frames, seed=4):
+    """Per item a voice prompt's codec embeddings ``[dim, P]`` (None: no prompt)."""
+    g = torch.Generator().manual_seed(seed)
+    return [None if n is None else torch.randn(codec.dim, n, generator=g) for n in frames]
+
+
+@pytest.mark.parametrize("name", ["onestep", "multistep"])
+def test_a_voice_prompt_follows_its_items_condition_and_batches_exactly(registry, name):
+    codec = make_codec(registry, "a")
+    voc = make_vocoder(registry, name, codec, prompt_context=True)
+    assert voc.takes_prompt and not make_vocoder(registry, name, codec).takes_prompt
+    text, wav = conditions()
+    prompt = prompt_embeddings(codec, [4, None, 2, 3])
+    codes, lengths, _ = codes_batch(codec, [5, 3, 6, 1])
+    with torch.no_grad():
+        bare, bare_lengths = voc.condition_features(text, wav)
+        cond, cond_lengths = voc.condition_features(text, wav, prompt)
+        assert cond_lengths.tolist() == [n + (0 if p is None else p.shape[1]) for n, p in zip(bare_lengths.tolist(), prompt)]
+        for b, p in enumerate(prompt):
+            n = int(bare_lengths[b])
+            torch.testing.assert_close(cond[b, :n], bare[b, :n])  # the item's own condition first, unchanged
+            if p is not None:
+                torch.testing.assert_close(cond[b, n: n + p.shape[1]], voc.conditions.prompt_in(p.T))
+            assert not cond[b, int(cond_lengths[b]):].any()
+        batch_wav = voc.synthesize(codes, lengths, cond, cond_lengths, codec)
+        for b, n in enumerate(lengths.tolist()):
+            c, cl = voc.condition_features(text[b: b + 1], wav[b: b + 1], prompt[b: b + 1])
+            alone = voc.synthesize(codes[b: b + 1, :n], lengths[b: b + 1], c, cl, codec)
+            torch.testing.assert_close(batch_wav[b: b + 1, :, : alone.shape[2]], alone, atol=1e-5, rtol=0)
+
+
+def test_the_prompt_changes_only_its_own_items_output(registry):
+    codec = make_codec(registry, "a")
+    voc = make_vocoder(registry, "onestep", codec, prompt_context=True)
+    torch.nn.init.normal_(voc.out.weight, std=0.1)  # a trained head: at zero every output is the first group
+    text, wav = conditions()
+    prompt = prompt_embeddings(codec, [4, None, 2, None])
+    codes, lengths, _ = codes_batch(codec, [5, 3, 6, 1])
+    with torch.no_grad():
+        with_prompt = voc(codes, lengths, *voc.condition_features(text, wav, prompt))
+        without = voc(codes, lengths, *voc.condition_features(text, wav))
+    for b, n in enumerate(lengths.tolist()):
+        same = torch.allclose(with_prompt[b, :, :n], without[b, :, :n], atol=1e-6)
+        assert same == (prompt[b] is None), b
+
+
+def test_a_vocoder_without_prompt_context_ignores_prompts(registry):
+    codec = make_codec(registry, "a")
+    voc = make_vocoder(registry, "onestep", codec)
+    text, wav = conditions()
+    with torch.no_grad():
+        plain = voc.condition_features(text, wav)
+        given = voc.condition_features(text, wav, prompt_embeddings(codec, [4, None, 2, 3]))
+    assert all(torch.equal(a, b) for a, b in zip(plain, given)) and not hasattr(voc.conditions.prompt_in, "weight")
+
+
+@pytest.mark.parametrize("prompted", [True, False])
+def test_prompt_training_reaches_every_parameter(registry, prompted):
+    """With or without prompts in a batch, every parameter gets a gradient (DDP/FSDP)."""
+    codec = make_codec(registry, "a")
+    voc = make_vocoder(registry, "onestep", codec, prompt_context=True).train()
+    torch.nn.init.normal_(voc.out.weight, std=0.1)  # past the first step: the head no longer zero
+    text, wav = conditions()
+    codes, lengths, target = codes_batch(codec, [5, 3, 6, 1])
+    prompt = prompt_embeddings(codec, [4, None, 2, None] if prompted else [None] * 4)
+    loss, _ = voc.loss(codes, lengths, *voc.condition_features(text, wav, prompt), target, codec)
+    loss.backward()
+    assert [n for n, p in voc.named_parameters() if p.grad is None] == []
+    assert (voc.conditions.prompt_in.weight.grad.abs().sum() > 0) == prompted
+
+
+def test_voice_context_is_the_codecs_summed_embeddings_of_each_prompt(registry):
+    from laura_core.model.synthesis import voice_context
+
+    codec = make_codec(registry, "b")
+    g = torch.Generator().manual_seed(5)
+    waves = [torch.randn(3 * codec.hop_length + 5, generator=g) * 0.1, None,
+             torch.randn(7 * codec.hop_length, generator=g) * 0.1]
+    out = voice_context(codec, waves)
+    assert out[1] is None and voice_context(codec, [None]) == [None]
+    for wave, got in ((waves[0], out[0]), (waves[2], out[2])):
+        with torch.no_grad():
+            alone = codec.embed(codec.encode(wave[None, None]), codec.n_q)[0]
+        assert got.shape == (codec.dim, codec.frames(len(wave)))
+        torch.testing.assert_close(got, alone[:, : got.shape[1]], atol=1e-4, rtol=0)
