@@ -5,6 +5,8 @@
 #   VOCAB=N              tokenizer size for the mini slice (the real corpus: --vocab)
 #   RECIPE=egs/<recipe>  its folder (configs in $RECIPE/conf)
 #   TASK_DATA[task]="weight: 2, loss_weight: 4"   optional: more keys of a task's data.tasks entry
+#   MINI_BACKBONE=DIR    optional: a released GPT (`laura release --part backbone`) that training starts from on
+#                        the mini slice, where it was trained with the run's tokenizer (else from scratch)
 # then calls `recipe_main "$@"` (a recipe of another shape calls `recipe_parse "$@"` and its own stages,
 # with the helpers below: egs/codec/run.sh). Every stage is a `laura` command; a stage run again continues where it
 # stopped (prepare skips a built corpus, train resumes from its last checkpoint, infer from its last batch).
@@ -157,8 +159,12 @@ recipe_main() {  # the stages of a LauraGPT recipe
   local train_args=("$conf" exp_dir="$exp/lm" resume=true tokenizer.options.model="$exp/tokenizer/tokenizer.model"
                     "data.tasks=[$(IFS=,; echo "${train_data[*]}")]" "valid.tasks=[$(IFS=,; echo "${valid_data[*]}")]")
   if [ "$wants_codec" = 1 ]; then train_args+=(codec.path="$codec" valid_vocoder="$vocoder"); fi
-  train_args+=("${overrides[@]}")
   if stage_on 5; then say "5 train ($conf)"
+    if [ "$corpus" = mini ] && [ -n "${MINI_BACKBONE:-}" ] \
+        && "$BIN/python" egs/mini/local/backbone_fits.py "$MINI_BACKBONE" "$exp/tokenizer/tokenizer.model"; then
+      train_args+=(init.backbone="$MINI_BACKBONE/backbone.safetensors")
+    fi
+    train_args+=("${overrides[@]}")  # last: a given init.backbone=... wins
     launch_train "${train_args[@]}"
     "$BIN/laura" curves "$exp/lm" || true  # a picture, not a result: never fails the recipe
   fi

@@ -15,6 +15,9 @@ DECODE=${DECODE-text.ctc_weight=0.8 tasks.mt.no_repeat_ngram_size=3}  # asr with
 # Items drawn per task and the weight of ser's one-token targets, as the demo (egs/mini/conf/lauragpt.yaml).
 declare -A TASK_DATA=([asr]="weight: 1200" [s2tt]="weight: 1280" [tts]="weight: 480" [mt]="weight: 1600"
                       [se]="weight: 400" [aac]="weight: 1600" [ser]="weight: 2880, loss_weight: 4.0" [slu]="weight: 2400")
+# On the mini slice the GPT starts from the demo's released text-pretrained one, as LauraGPT starts from an LLM
+# (a real corpus: name one, e.g. backbone_conf.pretrained=DIR or init.backbone=FILE).
+MINI_BACKBONE=egs/mini/pretrained/gpt_text
 RECIPE=egs/lauragpt
 source "$(dirname "$0")/../TEMPLATE/recipe.sh"
 recipe_main "$@"
