@@ -5,6 +5,9 @@ and a test that walks the whole way a user does, with the `laura` commands thems
 of generated recordings -> `laura validate` -> `laura tokenizer train` -> `laura train` (the new task
 beside asr, 3 steps of the tiny model) -> `laura infer` -> `laura score`. The test passes as
 generated; the task's formatting and metric are where the author starts.
+
+`laura new metric NAME --task TASK`: the same for a metric added to a registered task (a ``metric``
+component), with a test that `laura score` gives it beside the task's own metrics.
 """
 from __future__ import annotations
 

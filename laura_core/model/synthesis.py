@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import torch
 
+from laura_core.audio import pad_waves
+
 if TYPE_CHECKING:
     from laura_core.interfaces import Codec, Vocoder
 
@@ -21,8 +23,6 @@ def voice_context(codec: "Codec", waves: Sequence[torch.Tensor | np.ndarray | No
     out: list[torch.Tensor | None] = [None] * len(waves)
     if not present:
         return out
-    from laura_core.audio import pad_waves
-
     device = next(codec.parameters()).device
     batch, lengths = pad_waves([torch.as_tensor(waves[i]).float().reshape(-1) for i in present])
     codes = codec.encode(batch.to(device), lengths=lengths.to(device))
