@@ -27,7 +27,8 @@
 #   --ngpu N                   processes per node (torchrun; one per GPU; 0 = one process)
 #   --nnodes N --node-rank R --master-addr HOST --master-port PORT   several nodes (torchrun rendezvous)
 #   --launcher local|slurm     slurm: the training stage is submitted with egs/TEMPLATE/slurm.sh
-#   --average N                checkpoints averaged for decoding (default 2)
+#   --average N                the newest N checkpoints averaged for decoding (default 2; the mini configs save
+#                              every tenth of their steps, so both are near the end of the schedule)
 # environment: BIN (the laura install, default .venv/bin), DECODE (`laura infer` options, e.g.
 #   text.ctc_weight=0.8), SCORING (`laura score` options, e.g. tts.judge=pocketsphinx), VOCODER_STEPS and
 #   VOCODER_OPTS (steps and overrides of the vocoder trained where none fits)
