@@ -25,18 +25,18 @@ requires = ["setuptools>=68", "wheel"]
 build-backend = "setuptools.build_meta"
 
 [project]
-name = "laura-task-{name}"
+name = "laura-{kind}-{name}"
 version = "0.1.0"
-description = "A laura task plugin: {name} ({input} -> {output})"
+description = "{description}"
 requires-python = ">=3.10"
 # laura's distribution is laura-speech ("laura" on PyPI is another project)
 dependencies = ["laura-speech"]
 
 [project.entry-points.laura]
-{name} = "laura_task_{name}"
+{name} = "laura_{kind}_{name}"
 
 [tool.setuptools]
-py-modules = ["laura_task_{name}"]
+py-modules = ["laura_{kind}_{name}"]
 '''
 
 _TASK = '''"""The {name} task for laura: {input} -> {output}.
@@ -180,18 +180,25 @@ tokenizer with `laura tokenizer train --data {name}=MANIFEST ...` so its targets
 '''
 
 
-def new_task(name: str, input: str, output: str, out_dir: str | Path) -> Path:
-    """Write the plugin package of task ``name`` under ``out_dir/laura-task-<name>``; returns its folder."""
+def package_folder(kind: str, name: str, out_dir: str | Path) -> Path:
+    """``out_dir/laura-<kind>-<name>``, refused for a bad name or where it exists already."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-        raise ConfigError(f"task name {name!r}: lowercase letters, digits and '_', starting with a letter")
-    if input not in INPUTS or output not in OUTPUTS:
-        raise ConfigError(f"--input is one of {', '.join(INPUTS)} and --output one of {', '.join(OUTPUTS)}")
-    folder = Path(out_dir) / f"laura-task-{name}"
+        raise ConfigError(f"{kind} name {name!r}: lowercase letters, digits and '_', starting with a letter")
+    folder = Path(out_dir) / f"laura-{kind}-{name}"
     if folder.exists():
         raise ConfigError(f"{folder} already exists: choose another --out or remove it")
+    return folder
+
+
+def new_task(name: str, input: str, output: str, out_dir: str | Path) -> Path:
+    """Write the plugin package of task ``name`` under ``out_dir/laura-task-<name>``; returns its folder."""
+    folder = package_folder("task", name, out_dir)
+    if input not in INPUTS or output not in OUTPUTS:
+        raise ConfigError(f"--input is one of {', '.join(INPUTS)} and --output one of {', '.join(OUTPUTS)}")
     codec = output == "codec"
     fields = {
         "name": name, "input": input, "output": output, "cls": "".join(p.title() for p in name.split("_")),
+        "kind": "task", "description": f"A laura task plugin: {name} ({input} -> {output})",
         "input_upper": input.upper(), "output_upper": output.upper(),
         "source_field": "audio" if input == "audio" else "text",
         "source_place": "the cut's recording" if input == "audio" else "the text of the cut's first supervision",
@@ -209,25 +216,6 @@ def new_task(name: str, input: str, output: str, out_dir: str | Path) -> Path:
 
 
 # -- `laura new metric`: a metric for an existing task, from its own package --------------------------
-
-_METRIC_PYPROJECT = '''[build-system]
-requires = ["setuptools>=68", "wheel"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "laura-metric-{name}"
-version = "0.1.0"
-description = "A laura metric plugin: {name} for the {task} task"
-requires-python = ">=3.10"
-# laura's distribution is laura-speech ("laura" on PyPI is another project)
-dependencies = ["laura-speech"]
-
-[project.entry-points.laura]
-{name} = "laura_metric_{name}"
-
-[tool.setuptools]
-py-modules = ["laura_metric_{name}"]
-'''
 
 _METRIC = '''"""The {name} metric for laura's {task} task, scored by `laura score` beside the task's own metrics.
 
@@ -332,20 +320,17 @@ def new_metric(name: str, task: Task, out_dir: str | Path) -> Path:
     """Write the plugin package of metric ``name`` for the registered ``task`` under
     ``out_dir/laura-metric-<name>``: a first metric that compares the task's first hypothesis field with
     its reference (text: exact match; audio: length error), a test, and the entry point."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-        raise ConfigError(f"metric name {name!r}: lowercase letters, digits and '_', starting with a letter")
+    folder = package_folder("metric", name, out_dir)
     if name in {m.name for m in task.metrics}:
         raise ConfigError(f"{task.name} already has a metric {name!r}: choose another name")
     field = task.hyp_fields[0].name
     if field not in {f.name for f in task.ref_fields}:
         raise ConfigError(f"{task.name}'s hypothesis field {field!r} is not in its reference record: write its "
                           f"metric by hand (`laura tasks show {task.name}` prints both records)")
-    folder = Path(out_dir) / f"laura-metric-{name}"
-    if folder.exists():
-        raise ConfigError(f"{folder} already exists: choose another --out or remove it")
     audio = task.output is Modality.CODEC
     fields = {
         "name": name, "task": task.name, "field": field, "cls": "".join(p.title() for p in name.split("_")),
+        "kind": "metric", "description": f"A laura metric plugin: {name} for the {task.name} task",
         "doc": f"how far the length of the hypothesis {field} is from the reference's (mean |ratio - 1|)" if audio
         else f"hypotheses equal to a reference {field} (trimmed, case-insensitive)",
         "what": f"compares the hypothesis's {field!r} with the reference's",
@@ -354,7 +339,7 @@ def new_metric(name: str, task: Task, out_dir: str | Path) -> Path:
     }
     fields["score"] = (_AUDIO_METRIC_SCORE if audio else _TEXT_METRIC_SCORE).format(**fields)
     fields["body"] = (_AUDIO_METRIC_TEST if audio else _TEXT_METRIC_TEST).format(**fields)
-    for filename, template in (("pyproject.toml", _METRIC_PYPROJECT), (f"laura_metric_{name}.py", _METRIC),
+    for filename, template in (("pyproject.toml", _PYPROJECT), (f"laura_metric_{name}.py", _METRIC),
                                (f"test_laura_metric_{name}.py", _METRIC_TEST)):
         atomic_write_text(folder / filename, template.format(**fields))
     atomic_write_text(folder / "README.md", f"# laura-metric-{name}\n\nA laura metric plugin: `{name}` for the "
