@@ -38,6 +38,22 @@ CLEAN_VOICE = Voice("flite", "slt")  # the single-speaker TTS voice: the most na
 FLITE_VOICES = (CLEAN_VOICE, Voice("flite", "rms"), Voice("flite", "awb"), Voice("flite", "kal16"))
 VOICES = ESPEAK_VOICES + FLITE_VOICES
 
+# The zero-shot TTS speakers: 51 espeak-ng voice variants, each with one of eight accents, and none a voice
+# that another task speaks with, so a held-out tts speaker is heard nowhere in training. The variants are
+# those whose Resemblyzer embeddings stay below 0.86 cosine similarity to each other's (mean over three
+# sentences; 0.62 on average, against 0.91 between two sentences of one variant), so no two are one
+# voice twice; robotic, whispered and novelty variants are left out.
+TTS_VARIANTS = (
+    "Alicia", "anika", "zac", "steph3", "marcelo", "linda", "Marco", "iven", "belinda", "boris", "travis",
+    "shelby", "david", "aunty", "Annie", "AnxiousAndy", "Lee", "edward2", "Andrea", "pablo", "norbert",
+    "grandma", "adam", "Hugo", "Jacky", "RicishayMax2", "quincy", "edward", "pedro", "Nguyen", "Storm",
+    "Michael", "iven4", "m8", "sandro", "Tweaky", "klatt4", "rob", "Andy", "antonio", "victor", "RicishayMax",
+    "john", "Diogo", "Gene2", "Denis", "paul", "ed", "Alex", "max", "Mike",
+)
+ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
+TTS_VOICES = tuple(Voice("espeak-ng", f"{ACCENTS[i % len(ACCENTS)]}+{variant}")
+                   for i, variant in enumerate(TTS_VARIANTS))
+
 
 @dataclass(frozen=True)
 class Prosody:

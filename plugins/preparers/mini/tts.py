@@ -1,14 +1,15 @@
-"""TTS: English sentences in one clean voice (flite slt: single-speaker TTS) and in the other voices
-for prompted zero-shot TTS. Those voices are dealt out per split, so dev and test speakers are unseen
-in training; the speaker is in each supervision, to pick prompts by. Every dev and test utterance has
-a fixed voice prompt (``prompt``, ``prompt_text``): another utterance of its speaker, drawn by the
-corpus seed, so every run and every model is judged on the same pairs (LauraTTS's protocol)."""
+"""TTS: English sentences in one clean voice (flite slt: single-speaker TTS) and in 51 voices of their
+own for prompted zero-shot TTS (``TTS_VOICES``). Those voices are dealt out per split, so dev and test
+speakers are unseen in training (41 train, 5 dev, 5 test speakers); the speaker is in each supervision,
+to pick prompts by. Every dev and test utterance has a fixed voice prompt (``prompt``, ``prompt_text``):
+another utterance of its speaker, drawn by the corpus seed, so every run and every model is judged on
+the same pairs (LauraTTS's protocol)."""
 from __future__ import annotations
 
 from laura_core.manifest import SPLITS
 from laura_plugins.preparers.mini.context import Context, remaining
 from laura_plugins.preparers.mini.cuts import Utterance
-from laura_plugins.preparers.mini.speech import CLEAN_VOICE, VOICES
+from laura_plugins.preparers.mini.speech import CLEAN_VOICE, TTS_VOICES
 from laura_plugins.preparers.mini.utterances import spoken_utterance
 
 SINGLE = 0.4  # of each split
@@ -17,7 +18,7 @@ SINGLE = 0.4  # of each split
 def build(ctx: Context) -> dict[str, list[Utterance]]:
     single = ctx.pick(ctx.materials.sentences, str, ctx.counts(SINGLE))
     multi = ctx.pick(ctx.materials.sentences, str, remaining(ctx.counts(), single))
-    voices = ctx.deal([v for v in VOICES if v != CLEAN_VOICE])
+    voices = ctx.deal(TTS_VOICES)
     out = {}
     for split in SPLITS:
         out[split] = [spoken_utterance("tts", f"single-{split}-{i:05d}", text, CLEAN_VOICE)
