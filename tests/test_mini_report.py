@@ -2,6 +2,11 @@
 (se against the noisy input it must beat) and shows only the baselines that were scored."""
 import json
 import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
 
 from tests.conftest import load_recipe_script
 
@@ -17,7 +22,7 @@ def test_scoreboard_thresholds_and_baselines(tmp_path, monkeypatch, capsys):
         "asr/test": {"wer": 0.55}, "mt/test": {"chrf": 24.9}, "se/test": {"pesq": 1.30, "stoi": 0.5},
         "tts/test": {"wer": 0.7, "sim_prompt": 0.6, "sim": 0.61}})))
     baselines = tmp_path / "baselines.json"
-    # The demo leaves the no-prompt tts decode out: its column must not show a dash for it.
+    # A baseline a run did not score (here the no-prompt tts decode) must not show as a dash.
     baselines.write_text(json.dumps(scored(**{
         "mt/copy": {"chrf": 16.6}, "se/noisy": {"pesq": 1.226, "stoi": 0.915}, "se/resynth": {"pesq": 1.1},
         "tts/reference": {"wer": 0.188}, "tts/resynth": {"wer": 0.2}})))
@@ -35,3 +40,54 @@ def test_scoreboard_thresholds_and_baselines(tmp_path, monkeypatch, capsys):
     assert "no_prompt" not in out.read_text()
     assert ("s2tt", "bleu") not in rows  # neither scored nor a baseline: no row
     assert capsys.readouterr().out.strip() == out.read_text().strip()
+
+
+class ToneJudge:
+    """A speaker judge whose embedding is the unit vector of a recording's first two samples: the
+    tests choose each output's similarity to its prompt exactly."""
+
+    sample_rate = 16000
+
+    def embed(self, waves):
+        return np.stack([w[:2] / np.linalg.norm(w[:2]) for w in waves])
+
+    def identity(self):
+        return "tone judge"
+
+
+def test_paired_sim_pairs_items_both_voiced_and_splits_out_unseen_speakers(tmp_path):
+    paired_sim = load_recipe_script("egs/mini/local/paired_sim.py")
+
+    def wav(path, x, y):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, np.r_[x, y, np.zeros(98)].astype(np.float32), 16000, subtype="FLOAT")
+        return str(path)
+
+    # Prompts point along (1, 0); with a prompt the output's similarity to it is a, without it b.
+    items = {"multi-1": (1.0, 0.6), "multi-2": (0.8, 0.6), "multi-3": (0.9, 0.9), "single-1": (0.5, 1.0)}
+    refs, with_prompt, without = [], [], []
+    for i, (a, b) in items.items():
+        refs.append({"id": i, "text": "x", "prompt": wav(tmp_path / "prompts" / f"{i}.wav", 1, 0)})
+        with_prompt.append({"id": i, "audio": Path(wav(tmp_path / "p" / f"{i}.wav", a, np.sqrt(1 - a * a))).name})
+        without.append({"id": i, "audio": Path(wav(tmp_path / "n" / f"{i}.wav", b, np.sqrt(1 - b * b))).name})
+    without.append({"id": "multi-4", "audio": None})  # unvoiced by one: left out of the pairs
+    for folder, hyps in (("p", with_prompt), ("n", without)):
+        (tmp_path / folder / "hyp.jsonl").write_text("".join(json.dumps(h) + "\n" for h in hyps))
+    (tmp_path / "p" / "ref.jsonl").write_text("".join(json.dumps(r) + "\n" for r in refs))
+
+    every = paired_sim.paired(tmp_path / "p", tmp_path / "n", ToneJudge())
+    unseen = paired_sim.paired(tmp_path / "p", tmp_path / "n", ToneJudge(), "multi-")
+    assert every["items"] == 4 and every["difference"] == pytest.approx((0.4 + 0.2 + 0 - 0.5) / 4, abs=1e-6)
+    assert unseen["items"] == 3 and unseen["higher_with_prompt"] == 2
+    assert unseen["with_prompt"] == pytest.approx(0.9, abs=1e-6) and unseen["without"] == pytest.approx(0.7, abs=1e-6)
+    assert unseen["difference"] == pytest.approx(0.2, abs=1e-6)
+    assert unseen["standard_error"] == pytest.approx(np.std([0.4, 0.2, 0.0], ddof=1) / np.sqrt(3), abs=1e-6)
+    assert paired_sim.paired(tmp_path / "p", tmp_path / "n", ToneJudge(), "none-") is None
+
+    report = load_recipe_script("egs/mini/local/report.py")
+    figures = tmp_path / "paired.json"
+    figures.write_text(json.dumps({"judge": "tone judge", "all": every, "unseen": unseen}))
+    assert report.prompt_effect(figures)[-1] == (
+        "tts voice prompt, unseen speakers (3 items voiced by both): SIM to the prompt speaker 0.900 with the "
+        "prompt, 0.700 without, +0.200 (standard error 0.115, paired; higher on 2)")
+    assert report.prompt_effect(None) == []

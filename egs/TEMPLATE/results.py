@@ -15,6 +15,8 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+from laura_core.io import atomic_write_text
+
 
 def hardware() -> str:
     cpu = platform.processor() or platform.machine()
@@ -73,7 +75,7 @@ def main() -> None:
               f"| wall time | {args.minutes:.0f} minutes |",
               f"| commit | {commit()} |",
               f"| date | {datetime.now(timezone.utc).strftime('%Y-%m-%d')} |", ""]
-    Path(args.out).write_text("\n".join(lines))
+    atomic_write_text(args.out, "\n".join(lines))  # a rerun of the stage never leaves half a file
 
 
 if __name__ == "__main__":

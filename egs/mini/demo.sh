@@ -15,8 +15,8 @@
 #      first, conf/gpt_text.yaml, about 70 minutes); its learning curves go to $EXP/lm/curves.png
 #   7. decode every test set with `laura infer` and score them all with `laura score` (tts: zero-shot, in
 #      the voice of each test item's prompt, an unseen speaker)
-#   8. the baselines (and in the long setting the same model without voice prompts), and the table of
-#      scores, thresholds and baselines ($EXP/scores.md)
+#   8. the baselines (the same model without voice prompts among them, with the paired difference in
+#      similarity to the prompt speaker), and the table of scores, thresholds and baselines ($EXP/scores.md)
 # Sizes are demo-sized (env: STEPS, VALID_EVERY, VOCODER_STEPS, CODEC_STEPS and GPT_STEPS with FROM_SCRATCH=1); the longer
 # setting of egs/mini/RESULTS.md is SETTING=long STEPS=4000 VALID_EVERY=1000 EXP=exp/mini_long.
 set -euo pipefail
@@ -120,13 +120,14 @@ tail -n +2 "$EXP/decode/RESULTS.md"
 stage "8. baselines and the scoreboard"
 rm -rf "$EXP/baselines"
 "$BIN/python" egs/mini/local/baselines.py "$DATA" "$EXP/baselines" --codec "$codec"
-if [ "$SETTING" = long ]; then  # the same model without voice prompts: what the prompt does (minutes the demo cannot spare)
-  "$BIN/laura" infer "$(last_checkpoint "$EXP/lm")" "$EXP/baselines/no_prompt" --data "tts=$DATA/tts/test.jsonl.gz" \
-    --vocoder "$vocoder" codec.max_new_tokens=400 prompts=false
-fi
+# the same model without voice prompts, on the same items: what the prompt does to the voice
+"$BIN/laura" infer "$(last_checkpoint "$EXP/lm")" "$EXP/baselines/no_prompt" --data "tts=$DATA/tts/test.jsonl.gz" \
+  --vocoder "$vocoder" codec.max_new_tokens=400 prompts=false
 "$BIN/laura" score --dir "$EXP/baselines" $SCORING > "$EXP/baselines/scores.txt"
+"$BIN/python" egs/mini/local/paired_sim.py "$EXP/decode/tts/test" "$EXP/baselines/no_prompt/tts/test" \
+  --out "$EXP/baselines/paired_sim.json"
 minutes=$(((SECONDS - start) / 60))
 "$BIN/python" egs/mini/local/report.py "$EXP/decode/results.json" "$EXP/baselines/results.json" \
-  --setting "$SETTING" --minutes "$minutes" --out "$EXP/scores.md"
+  --setting "$SETTING" --minutes "$minutes" --paired "$EXP/baselines/paired_sim.json" --out "$EXP/scores.md"
 echo "learning curves: $EXP/lm/curves.png; all scores: $EXP/decode/RESULTS.md, $EXP/baselines/RESULTS.md"
 stage "done"

@@ -2,7 +2,8 @@
 """The mini recipe's scoreboard: each task's test score beside the issue's threshold for the setting
 and the baseline it must beat, from the `results.json` files `laura score --dir` wrote.
 
-usage: report.py DECODE_RESULTS BASELINE_RESULTS [--setting demo|long] [--minutes M] [--out TABLE.md]
+usage: report.py DECODE_RESULTS BASELINE_RESULTS [--setting demo|long] [--minutes M] [--paired PAIRED.json]
+                 [--out TABLE.md]
 """
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import argparse
 import json
 from pathlib import Path
 
+from laura_core.io import atomic_write_text
+
 # task: (folder of the model's scores, metric, direction, {setting: threshold}, baseline folders)
 # Thresholds are issue #12's: `make demo` (30 minutes on 2 cores) and the longer setting. tts decodes
 # with each test item's voice prompt (zero-shot, unseen speakers); no_prompt is the same model without
-# (the long setting only). A baseline not scored in a run is left out of its row.
+# on the same items. A baseline not scored in a run is left out of its row.
 TTS_BASELINES = ["tts/reference", "tts/resynth", "no_prompt/tts/test"]
 ROWS = [
     ("asr", "decode/asr/test", "wer", "min", {"demo": 0.60, "long": 0.25}, []),
@@ -58,6 +61,7 @@ def main() -> None:
     parser.add_argument("baselines", type=Path, help="results.json of `laura score --dir` over the baselines")
     parser.add_argument("--setting", default="demo", choices=("demo", "long"))
     parser.add_argument("--minutes", type=float, help="the run's wall time, for the table's heading")
+    parser.add_argument("--paired", type=Path, help="paired_sim.py's figures: what the voice prompt does")
     parser.add_argument("--out", type=Path, help="also write the table here (Markdown)")
     args = parser.parse_args()
     decoded = {f"decode/{k}": v for k, v in json.loads(args.decode.read_text()).items()}
@@ -84,10 +88,21 @@ def main() -> None:
         lines.append(f"| {task} | {name} | {fmt(score)} | {shown} | {met} | {baseline} |")
     heading = f"Test scores of the mini recipe ({args.setting} setting"
     heading += f", {args.minutes:.0f} minutes)" if args.minutes else ")"
-    table = "\n".join([heading, "", *lines]) + "\n"
+    table = "\n".join([heading, "", *lines, *prompt_effect(args.paired)]) + "\n"
     print(table)
     if args.out:
-        args.out.write_text(table)
+        atomic_write_text(args.out, table)
+
+
+def prompt_effect(paired: Path | None) -> list[str]:
+    """The voice prompt's effect on the unseen speakers' items, paired with the no-prompt decode."""
+    figures = json.loads(paired.read_text()).get("unseen") if paired else None
+    if not figures:
+        return []
+    return ["", f"tts voice prompt, unseen speakers ({figures['items']} items voiced by both): SIM to the prompt "
+                f"speaker {figures['with_prompt']:.3f} with the prompt, {figures['without']:.3f} without, "
+                f"{figures['difference']:+.3f} (standard error {figures['standard_error']:.3f}, paired; "
+                f"higher on {figures['higher_with_prompt']})"]
 
 
 if __name__ == "__main__":
