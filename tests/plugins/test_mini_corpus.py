@@ -1,6 +1,7 @@
 """The mini corpus, built small: deterministic to the byte, every task and split present with the
 fields its task needs, no utterance or sentence in two splits, and a README of sources and licences."""
 import gzip
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from laura_plugins.preparers.mini import sources
 from laura_plugins.preparers.mini.config import TASKS
 from laura_plugins.preparers.mini.splits import text_key
 
-SMALL = {task: 10 for task in TASKS} | {"seed": 3}
+SMALL = {task: 10 for task in TASKS} | {"tts": 40, "seed": 3}  # tts: unseen speakers in dev and test
 
 
 @pytest.fixture(scope="module")
@@ -82,16 +83,36 @@ def test_task_specific_fields(built):
     assert {c.custom["emotion"] for c in cuts(manifests["ser"]["dev"])} == {"neutral", "happy", "sad", "angry"}
     for cut in cuts(manifests["se"]["test"]):
         assert cut.custom["clean"].num_samples == cut.recording.num_samples
-    # Every dev and test tts item has a voice prompt: another utterance of its speaker, with its text.
+    # Every dev and test tts item whose speaker says something else in its split has a voice prompt:
+    # another utterance of its speaker, with its text.
     assert not any("prompt" in (c.custom or {}) for c in cuts(manifests["tts"]["train"]))
     for split in ("dev", "test"):
         by_audio = {c.recording.sources[0].source: c for c in cuts(manifests["tts"][split])}
         prompted = [c for c in by_audio.values() if (c.custom or {}).get("prompt")]
-        assert len(prompted) >= len(by_audio) - 1
+        said = Counter(c.supervisions[0].speaker for c in by_audio.values())
+        assert {c.id for c in prompted} == {c.id for c in by_audio.values() if said[c.supervisions[0].speaker] > 1}
+        assert prompted
         for cut in prompted:
             other = by_audio[cut.custom["prompt"].sources[0].source]
             assert other.id != cut.id and other.supervisions[0].speaker == cut.supervisions[0].speaker
             assert cut.custom["prompt_text"] == other.supervisions[0].text
+    # Zero-shot means unseen: tts's dev and test speakers are heard neither in its training split nor
+    # in any other task's audio.
+    speakers = {task: {s.speaker for split in SPLITS for c in cuts(manifests[task][split]) for s in c.supervisions}
+                for task in manifests}
+    tts_train = {c.supervisions[0].speaker for c in cuts(manifests["tts"]["train"])}
+    for split in ("dev", "test"):
+        unseen = [c.supervisions[0].speaker for c in cuts(manifests["tts"][split]) if c.id.startswith("multi-")]
+        assert unseen and not set(unseen) & tts_train
+        assert not any(set(unseen) & speakers[t] for t in manifests if t != "tts")
+
+
+def test_the_tts_voices_are_distinct_and_spoken_by_no_other_task():
+    from laura_plugins.preparers.mini.speech import TTS_VOICES, VOICES
+
+    assert len(set(TTS_VOICES)) == len(TTS_VOICES) == 51
+    assert len({v.name.split("+")[1] for v in TTS_VOICES}) == 51  # one accent per variant, no variant twice
+    assert not {v.name.split("+")[1] for v in TTS_VOICES} & {v.name.split("+")[1] for v in VOICES if "+" in v.name}
 
 
 def test_no_utterance_or_sentence_is_in_two_splits(built):
