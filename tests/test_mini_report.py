@@ -91,3 +91,18 @@ def test_paired_sim_pairs_items_both_voiced_and_splits_out_unseen_speakers(tmp_p
         "tts voice prompt, unseen speakers (3 items voiced by both): SIM to the prompt speaker 0.900 with the "
         "prompt, 0.700 without, +0.200 (standard error 0.115, paired; higher on 2)")
     assert report.prompt_effect(None) == []
+
+
+def test_paired_sim_with_nothing_voiced_says_so_and_leaves_the_scoreboard_its_line(tmp_path, monkeypatch, capsys):
+    paired_sim = load_recipe_script("egs/mini/local/paired_sim.py")
+    for folder in ("p", "n"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "hyp.jsonl").write_text(json.dumps({"id": "multi-1", "audio": None}) + "\n")
+    (tmp_path / "p" / "ref.jsonl").write_text(json.dumps({"id": "multi-1", "text": "x", "prompt": "p.wav"}) + "\n")
+    out = tmp_path / "paired.json"
+    monkeypatch.setattr(sys, "argv", ["paired_sim.py", str(tmp_path / "p"), str(tmp_path / "n"), "--out", str(out)])
+    paired_sim.main()  # no SystemExit: the demo goes on to its scoreboard
+    assert "nothing to compare" in capsys.readouterr().out
+    figures = json.loads(out.read_text())
+    assert figures["all"] is None and figures["unseen"] is None
+    assert load_recipe_script("egs/mini/local/report.py").prompt_effect(out) == []
