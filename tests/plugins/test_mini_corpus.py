@@ -1,9 +1,11 @@
 """The mini corpus, built small: deterministic to the byte, every task and split present with the
 fields its task needs, no utterance or sentence in two splits, and a README of sources and licences."""
 import gzip
+import shutil
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -108,11 +110,35 @@ def test_task_specific_fields(built):
 
 
 def test_the_tts_voices_are_distinct_and_spoken_by_no_other_task():
-    from laura_plugins.preparers.mini.speech import TTS_VOICES, VOICES
+    from laura_plugins.preparers.mini.speech import NEAR_TWINS, TTS_CANDIDATES, TTS_VOICES, VOICES
 
-    assert len(set(TTS_VOICES)) == len(TTS_VOICES) == 51
-    assert len({v.name.split("+")[1] for v in TTS_VOICES}) == 51  # one accent per variant, no variant twice
-    assert not {v.name.split("+")[1] for v in TTS_VOICES} & {v.name.split("+")[1] for v in VOICES if "+" in v.name}
+    assert len(set(TTS_VOICES)) == len(TTS_VOICES) == 299
+    assert len(TTS_CANDIDATES) == len(TTS_VOICES) + len(NEAR_TWINS)
+    assert not {v.name for v in TTS_VOICES} & NEAR_TWINS
+    variants = [v.name.split("+")[1] for v in TTS_VOICES]
+    assert len(set(variants)) == len(variants)  # one accent per variant, no variant twice
+    assert not set(variants) & {v.name.split("+")[1] for v in VOICES if "+" in v.name}
+    generated = [v for v in TTS_VOICES if v.variant]
+    assert len(generated) == 251 and len({v.variant for v in generated}) == 251
+
+
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="needs espeak-ng (scripts/install-system-deps.sh)")
+def test_every_espeak_voice_is_its_variant_not_its_accent_alone():
+    """espeak-ng 1.51 silently ignores a variant given with "en-gb" (every "en-gb+X" is one voice):
+    each voice of the corpus must sound other than its accent alone, and generated voices each other."""
+    from laura_plugins.preparers.mini.speech import ACCENTS, ESPEAK_VOICES, TTS_VOICES, Spoken, Voice
+
+    def sound(voice):
+        return Spoken("A short sentence to say.", voice).render()
+
+    one_per_accent = {v.name.split("+")[0]: v for v in TTS_VOICES if v.variant}
+    assert set(one_per_accent) == set(ACCENTS)
+    for voice in [*ESPEAK_VOICES, *one_per_accent.values(), *[v for v in TTS_VOICES if not v.variant][:8]]:
+        alone, with_variant = sound(Voice("espeak-ng", voice.name.split("+")[0])), sound(voice)
+        assert len(alone) != len(with_variant) or not (alone == with_variant).all(), voice.name
+    a, b = [v for v in TTS_VOICES if v.variant and v.name.startswith("en-us+")][:2]
+    assert not np.array_equal(sound(a), sound(b))
+    assert np.array_equal(sound(a), sound(a))  # deterministic, the variant file made once in the cache
 
 
 def test_no_utterance_or_sentence_is_in_two_splits(built):

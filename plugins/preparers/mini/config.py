@@ -24,7 +24,7 @@ class MiniConfig:
     asr: int = 1500  # a third real (Asterisk English prompts), the rest synthetic (espeak-ng, flite)
     s2tt: int = 1600  # a quarter each Asterisk es and fr prompts, the rest Fish Fillets cs and nl lines; -> English
     mt: int = 2000  # half Bible verses en -> es, a quarter each Fish Fillets lines cs and nl -> en
-    tts: int = 1200  # 40% one voice (flite slt), 60% in 51 other voices, held out per split (zero-shot)
+    tts: int = 1200  # 40% one voice (flite slt), 60% in 299 other voices, held out per split (zero-shot)
     se: int = 1000  # Asterisk English prompts mixed with noise at 0-15 dB SNR
     aac: int = 1000  # scenes of one to three labelled sounds, five captions each
     ser: int = 1200  # sentences spoken in four emotions (prosody presets)

@@ -1,6 +1,6 @@
-"""TTS: English sentences in one clean voice (flite slt: single-speaker TTS) and in 51 voices of their
+"""TTS: English sentences in one clean voice (flite slt: single-speaker TTS) and in 299 voices of their
 own for prompted zero-shot TTS (``TTS_VOICES``). Those voices are dealt out per split, so dev and test
-speakers are unseen in training (41 train, 5 dev, 5 test speakers with the default split fractions);
+speakers are unseen in training (239 train, 30 dev, 30 test speakers with the default split fractions);
 the speaker is in each supervision, to pick prompts by. Every dev and test utterance has a fixed voice
 prompt (``prompt``, ``prompt_text``): another utterance of its speaker, drawn by the corpus seed, so
 every run and every model is judged on the same pairs (LauraTTS's protocol)."""

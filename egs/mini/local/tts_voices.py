@@ -1,0 +1,56 @@
+"""Which zero-shot tts voice candidates are near-twins: the measurement behind ``NEAR_TWINS`` in
+``laura_plugins.preparers.mini.speech``.
+
+Each candidate and each other task's espeak-ng voice says three sentences; a voice's embedding is
+Resemblyzer's for each. Two voices' similarity is the mean cosine over the 3 x 3 pairs. In candidate
+order, a candidate is kept when it stays below the threshold to every kept one and to every other
+task's voice; the rest are near-twins. About a minute on 2 cores:
+
+    python egs/mini/local/tts_voices.py
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from laura_plugins.judges.resemblyzer import ResemblyzerJudge
+from laura_plugins.preparers.mini.speech import NEAR_TWINS, TTS_CANDIDATES, VOICES, Spoken
+
+SENTENCES = ("The quick brown fox jumps over the lazy dog near the river bank.",
+             "Please remember to bring your umbrella tomorrow morning.",
+             "He saw the ship sailing slowly toward the distant harbour.")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threshold", type=float, default=0.86)
+    args = ap.parse_args()
+    judge = ResemblyzerJudge()
+    others = [v for v in VOICES if v.engine == "espeak-ng"]
+    voices = list(TTS_CANDIDATES) + others
+    emb = []
+    for voice in voices:
+        e = judge.embed([Spoken(s, voice).render() for s in SENTENCES])
+        emb.append(e / np.linalg.norm(e, axis=1, keepdims=True))
+    emb = np.stack(emb)  # [voices, sentences, dim]
+    sim = np.einsum("aid,bjd->abij", emb, emb).mean((2, 3))
+    n = len(TTS_CANDIDATES)
+    other = range(n, len(voices))
+    kept, twins = [], []
+    for a in range(n):
+        close = [b for b in [*kept, *other] if sim[a, b] >= args.threshold]
+        (twins if close else kept).append(a)
+        if close:
+            print(f"near-twin: {voices[a].name} ({', '.join(f'{voices[b].name} {sim[a, b]:.3f}' for b in close)})")
+    within = np.mean([emb[a, i] @ emb[a, j] for a in range(n) for i in range(3) for j in range(3) if i != j])
+    pairs = sim[np.ix_(kept, kept)][np.triu_indices(len(kept), 1)]
+    print(f"{len(kept)} of {n} candidates kept; between kept voices {pairs.mean():.3f} on average "
+          f"(max {pairs.max():.3f}); two sentences of one voice {within:.3f}")
+    found = {voices[a].name for a in twins}
+    if found != NEAR_TWINS:
+        print(f"NEAR_TWINS differs: add {sorted(found - NEAR_TWINS)}, remove {sorted(NEAR_TWINS - found)}")
+
+
+if __name__ == "__main__":
+    main()
