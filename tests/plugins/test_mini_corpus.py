@@ -134,8 +134,7 @@ def test_every_espeak_voice_is_its_variant_not_its_accent_alone():
     one_per_accent = {v.name.split("+")[0]: v for v in TTS_VOICES if v.variant}
     assert set(one_per_accent) == set(ACCENTS)
     for voice in [*ESPEAK_VOICES, *one_per_accent.values(), *[v for v in TTS_VOICES if not v.variant][:8]]:
-        alone, with_variant = sound(Voice("espeak-ng", voice.name.split("+")[0])), sound(voice)
-        assert len(alone) != len(with_variant) or not (alone == with_variant).all(), voice.name
+        assert not np.array_equal(sound(Voice("espeak-ng", voice.name.split("+")[0])), sound(voice)), voice.name
     a, b = [v for v in TTS_VOICES if v.variant and v.name.startswith("en-us+")][:2]
     assert not np.array_equal(sound(a), sound(b))
     assert np.array_equal(sound(a), sound(a))  # deterministic, the variant file made once in the cache
