@@ -70,7 +70,7 @@ TTS_VARIANTS = (
 )
 ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
 GENERATED_VOICES = 260  # candidates of our own
-NEAR_TWINS = frozenset({  # candidates within 0.86 of a voice before them in TTS_CANDIDATES, or of another task's
+NEAR_TWINS = frozenset({  # candidates within 0.86 of a kept one before them in TTS_CANDIDATES, or of another task's
     "en-gb-x-gbcwmd+linda", "en-gb-x-gbcwmd+aunty", "en-gb-scotland+john",  # another task's en+f3, f4; m4
     "en-gb-x-gbclan+laura100", "en-gb-x-rp+laura115", "en-gb-scotland+laura122", "en-us-nyc+laura151",
     "en-us+laura152", "en-gb-x-rp+laura155", "en-gb-scotland+laura186", "en+laura193", "en-029+laura246",
