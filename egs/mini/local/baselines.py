@@ -12,7 +12,7 @@
     se   resynth     the clean speech coded and decoded by the codec (all its quantizers): the ceiling
                      of any system that speaks through that codec
 
-usage: baselines.py DATA OUT [--codec CODEC_DIR]
+usage: baselines.py DATA OUT [--codec CODEC_DIR [--resynth tts se]]
 """
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="the mini corpus (laura prepare mini DATA)")
     parser.add_argument("out", type=Path, help="where the baseline folders go")
     parser.add_argument("--codec", help="codec directory for the tts and se resynthesis ceilings")
+    parser.add_argument("--resynth", nargs="+", choices=("tts", "se"), default=["tts", "se"],
+                        help="the tasks to make the resynthesis ceiling of (with --codec)")
     parser.add_argument("--laura", default=str(Path(sys.executable).parent / "laura"), help="the laura command")
     args = parser.parse_args()
     registry = get_registry()
@@ -63,7 +65,8 @@ def main() -> None:
     if args.codec:
         resynthesize = ResynthesisCeiling(args.codec, args.laura, args.data, args.out)
         for task, field in (("tts", "audio"), ("se", "clean")):
-            lay_out(task, "resynth", resynthesize(task, field))
+            if task in args.resynth:
+                lay_out(task, "resynth", resynthesize(task, field))
 
 
 class ResynthesisCeiling:
