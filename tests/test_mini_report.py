@@ -20,12 +20,12 @@ def test_scoreboard_thresholds_and_baselines(tmp_path, monkeypatch, capsys):
     decode = tmp_path / "decode.json"
     decode.write_text(json.dumps(scored(**{
         "asr/test": {"wer": 0.55}, "mt/test": {"chrf": 24.9}, "se/test": {"pesq": 1.30, "stoi": 0.5},
-        "tts/test": {"wer": 0.7, "sim_prompt": 0.6, "sim": 0.61}})))
+        "tts/test": {"wer": 0.7, "sim_prompt": 0.6, "sim": 0.61}, "tts/test_unseen": {"wer": 0.8, "sim_prompt": 0.55}})))
     baselines = tmp_path / "baselines.json"
     # A baseline a run did not score (here the no-prompt tts decode) must not show as a dash.
     baselines.write_text(json.dumps(scored(**{
         "mt/copy": {"chrf": 16.6}, "se/noisy": {"pesq": 1.226, "stoi": 0.915}, "se/resynth": {"pesq": 1.1},
-        "tts/reference": {"wer": 0.188}, "tts/resynth": {"wer": 0.2}})))
+        "tts/reference": {"wer": 0.188}, "tts/resynth": {"wer": 0.2}, "tts/reference_unseen": {"wer": 0.21}})))
     out = tmp_path / "scores.md"
     monkeypatch.setattr(sys, "argv", ["report.py", str(decode), str(baselines), "--minutes", "29.6",
                                       "--out", str(out)])
@@ -37,6 +37,9 @@ def test_scoreboard_thresholds_and_baselines(tmp_path, monkeypatch, capsys):
     assert "| 24.9 | >= 25.0 | NO | copy 16.6 |" in rows["mt", "chrf"]
     assert "| 1.300 | > 1.226 | yes | noisy 1.226, resynth 1.100 |" in rows["se", "pesq"]
     assert rows["tts", "wer"].endswith("| 0.700 | <= 0.600 | NO | reference 0.188, resynth 0.200 |")
+    # The unseen speakers alone, beside the references of the same items.
+    assert rows["tts (unseen speakers)", "wer"].endswith("| 0.800 | - | - | reference 0.210 |")
+    assert "| 0.550 | - | - | - |" in rows["tts (unseen speakers)", "sim_prompt"]
     assert "no_prompt" not in out.read_text()
     assert ("s2tt", "bleu") not in rows  # neither scored nor a baseline: no row
     assert capsys.readouterr().out.strip() == out.read_text().strip()
@@ -106,3 +109,19 @@ def test_paired_sim_with_nothing_voiced_says_so_and_leaves_the_scoreboard_its_li
     figures = json.loads(out.read_text())
     assert figures["all"] is None and figures["unseen"] is None
     assert load_recipe_script("egs/mini/local/report.py").prompt_effect(out) == []
+
+
+def test_subset_keeps_a_prefix_and_points_relative_audio_at_the_same_files(tmp_path, monkeypatch):
+    src = tmp_path / "decode" / "tts" / "test"
+    (src / "wav").mkdir(parents=True)
+    (src / "wav" / "multi-1.wav").write_bytes(b"x")
+    (src / "ref.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (
+        {"id": "multi-1", "text": "a", "audio": "/data/multi-1.wav"}, {"id": "single-1", "text": "b"})))
+    (src / "hyp.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (
+        {"id": "multi-1", "audio": "wav/multi-1.wav", "codes": [1, 2]}, {"id": "single-1", "audio": "wav/s.wav"})))
+    dst = tmp_path / "decode" / "tts" / "test_unseen"
+    monkeypatch.setattr(sys, "argv", ["subset.py", str(src), str(dst), "multi-"])
+    load_recipe_script("egs/mini/local/subset.py")
+    ref, hyp = ([json.loads(line) for line in (dst / name).read_text().splitlines()] for name in ("ref.jsonl", "hyp.jsonl"))
+    assert ref == [{"id": "multi-1", "text": "a", "audio": "/data/multi-1.wav"}]
+    assert hyp == [{"id": "multi-1", "audio": str((src / "wav" / "multi-1.wav").resolve()), "codes": [1, 2]}]

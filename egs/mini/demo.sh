@@ -115,6 +115,8 @@ rm -rf "$EXP/decode"
   codec.max_new_tokens=400 text.ctc_weight=0.8 tasks.mt.no_repeat_ngram_size=3 tasks.mt.strategy=beam \
   tasks.s2tt.strategy=beam tasks.mt.length_penalty=2.0 tasks.s2tt.length_penalty=2.0
 "$BIN/python" egs/mini/local/subset.py "$EXP/decode/asr/test" "$EXP/decode/asr/test_real" asterisk-
+# tts's unseen speakers alone (multi-*; the others speak the one voice tts trains on most), scored too
+"$BIN/python" egs/mini/local/subset.py "$EXP/decode/tts/test" "$EXP/decode/tts/test_unseen" multi-
 "$BIN/laura" score --dir "$EXP/decode" $SCORING > "$EXP/decode/scores.txt"
 tail -n +2 "$EXP/decode/RESULTS.md"
 
@@ -124,6 +126,9 @@ rm -rf "$EXP/baselines"
 # the same model without voice prompts, on the same items: what the prompt does to the voice
 "$BIN/laura" infer "$(last_checkpoint "$EXP/lm")" "$EXP/baselines/no_prompt" --data "tts=$DATA/tts/test.jsonl.gz" \
   --vocoder "$vocoder" codec.max_new_tokens=400 prompts=false
+for folder in tts/reference no_prompt/tts/test; do
+  "$BIN/python" egs/mini/local/subset.py "$EXP/baselines/$folder" "$EXP/baselines/${folder}_unseen" multi-
+done
 "$BIN/laura" score --dir "$EXP/baselines" $SCORING > "$EXP/baselines/scores.txt"
 "$BIN/python" egs/mini/local/paired_sim.py "$EXP/decode/tts/test" "$EXP/baselines/no_prompt/tts/test" \
   --out "$EXP/baselines/paired_sim.json"

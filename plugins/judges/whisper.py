@@ -7,6 +7,8 @@ temperature 0, each utterance alone, no previous-text conditioning, no voice-act
 The identity records the model's hash and every setting, so a WER states which judge made it.
 Utterances are transcribed ``workers`` at a time, one thread each: Whisper pads every utterance to
 30 s, and on a few cores two single-threaded encoders outrun one two-threaded one (1.3x on 2 cores).
+Transcripts are kept by the recording's content and the judge's settings for the life of the process:
+``laura score --dir`` may score one recording in several folders (a set and a part of it).
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ def file_digest(path: Path) -> str:
 
 class WhisperJudge:
     sample_rate = 16000
+    _known: dict[str, str] = {}  # settings and content digest -> transcript, shared by every instance
+    MAX_KNOWN = 100000
 
     def __init__(self, model_dir: str = "base", language: str = "en", beam_size: int = 5,
                  compute_type: str = "float32", workers: int = 0, cpu_threads: int = 1):
@@ -58,11 +62,17 @@ class WhisperJudge:
                 f"language {self.language}, temperature 0)")
 
     def transcribe(self, waves: Sequence[np.ndarray]) -> list[str]:
+        waves = [np.ascontiguousarray(w, dtype=np.float32) for w in waves]
+        settings = f"{self._hash}:{self.compute_type}:{self.beam_size}:{self.language}"
+        keys = [f"{settings}:{hashlib.blake2b(w.tobytes(), digest_size=16).hexdigest()}" for w in waves]
+        new = {k: w for k, w in zip(keys, waves) if k not in self._known}
+        if len(self._known) + len(new) > self.MAX_KNOWN:
+            self._known.clear()
         with ThreadPoolExecutor(self.workers) as pool:
-            return list(pool.map(self._transcribe_one, waves))
+            self._known.update(zip(new, pool.map(self._transcribe_one, new.values())))
+        return [self._known[k] for k in keys]
 
     def _transcribe_one(self, wave: np.ndarray) -> str:
-        wave = np.asarray(wave, dtype=np.float32)
         if is_silent(wave):  # Whisper, too, hallucinates words in silence
             return ""
         segments, _ = self._model.transcribe(wave, language=self.language, beam_size=self.beam_size,

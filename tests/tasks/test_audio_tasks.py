@@ -103,7 +103,7 @@ def test_pocketsphinx_judge_runs_offline(registry, speech):
     assert judge.identity().startswith("pocketsphinx 5.1.1")
 
 
-def test_whisper_judge_hears_speech_and_names_itself(registry, tmp_path):
+def test_whisper_judge_hears_speech_and_names_itself(registry, tmp_path, monkeypatch):
     pytest.importorskip("faster_whisper")
     import subprocess
 
@@ -113,12 +113,22 @@ def test_whisper_judge_hears_speech_and_names_itself(registry, tmp_path):
     text = "The birch canoe slid on the smooth planks."
     subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(tmp_path / "slt.wav")], check=True)
     judge = registry.create("judge", "whisper", workers=2)  # the default: Whisper base
+    cls = type(judge)
+    monkeypatch.setattr(cls, "_known", {})
     speech = read_audio(tmp_path / "slt.wav", RATE)[0]
     silence, words, short = judge.transcribe([np.zeros(RATE, np.float32), speech, speech[: RATE]])
     assert silence == "" and judge.workers == 2
-    # In the order given, as one worker hears them one by one.
+    # In the order given, as one worker hears them one by one (nothing kept from the call before).
+    monkeypatch.setattr(cls, "_known", {})
     alone = registry.create("judge", "whisper", workers=1)
     assert alone.transcribe([speech[: RATE], speech]) == [short, words]
+    # Kept by content and settings: the same recordings again are not transcribed again; other
+    # settings transcribe anew.
+    calls = []
+    transcribe_one = cls._transcribe_one
+    monkeypatch.setattr(cls, "_transcribe_one", lambda self, wave: calls.append(len(wave)) or transcribe_one(self, wave))
+    assert judge.transcribe([speech, speech.copy()]) == [words, words] and calls == []
+    assert registry.create("judge", "whisper", beam_size=1, workers=1).transcribe([speech]) and calls == [len(speech)]
     metrics, _ = error_rates([text], [words], ErrorRateOptions())
     assert metrics["wer"] <= 0.4, words  # flite slt: "The birch can use lid on the smooth planks."
     identity = judge.identity()

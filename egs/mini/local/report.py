@@ -18,6 +18,7 @@ from laura_core.io import atomic_write_text
 # with each test item's voice prompt (zero-shot, unseen speakers); no_prompt is the same model without
 # on the same items. A baseline not scored in a run is left out of its row.
 TTS_BASELINES = ["tts/reference", "tts/resynth", "no_prompt/tts/test"]
+UNSEEN_BASELINES = ["tts/reference_unseen", "no_prompt/tts/test_unseen"]  # the same, the unseen speakers alone
 ROWS = [
     ("asr", "decode/asr/test", "wer", "min", {"demo": 0.60, "long": 0.25}, []),
     ("asr (real recordings)", "decode/asr/test_real", "wer", "min", {"demo": None, "long": None}, []),
@@ -30,6 +31,9 @@ ROWS = [
     ("tts", "decode/tts/test", "wer", "min", {"demo": 0.60, "long": 0.30}, TTS_BASELINES),
     ("tts", "decode/tts/test", "sim_prompt", "max", {"demo": None, "long": None}, TTS_BASELINES),
     ("tts", "decode/tts/test", "sim", "max", {"demo": None, "long": None}, TTS_BASELINES),
+    ("tts (unseen speakers)", "decode/tts/test_unseen", "wer", "min", {"demo": None, "long": None}, UNSEEN_BASELINES),
+    ("tts (unseen speakers)", "decode/tts/test_unseen", "sim_prompt", "max", {"demo": None, "long": None},
+     UNSEEN_BASELINES),
     ("se", "decode/se/test", "pesq", "max", {"demo": "baseline", "long": "baseline"}, ["se/noisy", "se/resynth"]),
     ("se", "decode/se/test", "stoi", "max", {"demo": None, "long": "baseline"}, ["se/noisy", "se/resynth"]),
     ("se", "decode/se/test", "dnsmos_ovrl", "max", {"demo": None, "long": None}, ["se/noisy", "se/resynth"]),
@@ -45,7 +49,7 @@ def metric(results: dict, folder: str, name: str) -> float | None:
 
 def label(folder: str) -> str:
     """What a baseline folder is called in the table: task/NAME -> NAME, NAME/task/split -> NAME."""
-    parts = folder.split("/")
+    parts = folder.removesuffix("_unseen").split("/")
     return parts[1] if len(parts) == 2 else parts[0]
 
 
