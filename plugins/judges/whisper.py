@@ -68,6 +68,7 @@ class WhisperJudge:
         new = {k: w for k, w in zip(keys, waves) if k not in self._known}
         if len(self._known) + len(new) > self.MAX_KNOWN:
             self._known.clear()
+            new = dict(zip(keys, waves))
         with ThreadPoolExecutor(self.workers) as pool:
             self._known.update(zip(new, pool.map(self._transcribe_one, new.values())))
         return [self._known[k] for k in keys]
