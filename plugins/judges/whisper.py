@@ -63,7 +63,7 @@ class WhisperJudge:
 
     def transcribe(self, waves: Sequence[np.ndarray]) -> list[str]:
         waves = [np.ascontiguousarray(w, dtype=np.float32) for w in waves]
-        settings = f"{self._hash}:{self.compute_type}:{self.beam_size}:{self.language}"
+        settings = self.identity()  # the model and every setting that shapes a transcript
         keys = [f"{settings}:{hashlib.blake2b(w.tobytes(), digest_size=16).hexdigest()}" for w in waves]
         new = {k: w for k, w in zip(keys, waves) if k not in self._known}
         if len(self._known) + len(new) > self.MAX_KNOWN:
