@@ -28,7 +28,7 @@ from laura_core.interfaces import AudioEncoder, Backbone
 from laura_core.io import atomic_write_text, verify_if_saved_by_laura
 from laura_core.model.ctc_prefix import CTCPrefixScorer
 from laura_core.model.generation import DecodeOptions, Generators, Prompt, allowed_ids, decode
-from laura_core.model.sequence import IGNORE_INDEX, build_sequence
+from laura_core.model.sequence import IGNORE_INDEX, build_sequence, length_groups
 from laura_core.model.trunk_cache import TrunkCache
 from laura_core.model.vocab import VocabLayout
 from laura_core.task import Modality, Task
@@ -53,6 +53,9 @@ class ModelConfig:
     # (the mixture of the GPT's own token embeddings), so the GPT reads speech as it reads text
     # (no gain measured on the mini corpus by step 500; off by default)
     ctc_embed: bool = False
+    # training runs the GPT on at most this many groups of rows of like length (the same loss, less
+    # padding: a batch's rows differ in length by task); 1 = the whole batch padded to its longest row
+    length_groups: int = 4
 
 
 @dataclass
@@ -120,7 +123,7 @@ def default_decoding(modality: Modality) -> DecodeOptions:
 
 class LauraGPT(nn.Module):
     def __init__(self, encoder: AudioEncoder, backbone: Backbone, layout: VocabLayout, tasks: dict[str, Task],
-                 ctc_weight: float = 0.0, ctc_embed: bool = False):
+                 ctc_weight: float = 0.0, ctc_embed: bool = False, length_groups: int = 4):
         super().__init__()
         missing = set(layout.tasks) ^ set(tasks)
         if missing:
@@ -135,6 +138,9 @@ class LauraGPT(nn.Module):
         if ctc_embed and self.ctc_head is None:
             raise ConfigError("ctc_embed needs the CTC head: set ctc_weight > 0")
         self.ctc_embed = ctc_embed
+        if length_groups < 1:
+            raise ConfigError(f"length_groups must be at least 1, got {length_groups}")
+        self.length_groups = length_groups
         self.inputs = {name: t.input for name, t in tasks.items()}
         self.outputs = {name: t.output for name, t in tasks.items()}
         self.transcribing = {name for name, t in tasks.items() if t.transcribes and t.input is Modality.AUDIO}
@@ -266,13 +272,22 @@ class LauraGPT(nn.Module):
         mask = batch.mask.to(device)
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
         emb, audio = self._embed(batch)
-        hidden = self.backbone(emb, mask, positions, None)
         labels = batch.labels.to(device)
-        scored = labels != IGNORE_INDEX
-        logits = self.backbone.logits(hidden[scored]).float()  # only output positions reach the softmax
-        targets = labels[scored]
+        # Rows of like length run through the GPT together, each group padded to its own longest row:
+        # tasks mixed in one batch differ in length (a tts row is codec frames), and padded to the
+        # longest the demo's batches were 58% padding. Rows never interact, so the loss is the same.
+        parts = []
+        for group in length_groups(mask.sum(1).tolist(), self.length_groups):
+            index = torch.tensor(group, device=device)
+            width = int(mask[index].sum(1).max())
+            hidden = self.backbone(emb[index, :width], mask[index, :width], positions[index, :width], None)
+            group_labels = labels[index, :width]
+            scored = group_labels != IGNORE_INDEX
+            # only output positions reach the softmax
+            parts.append((self.backbone.logits(hidden[scored]).float(), group_labels[scored],
+                          index[:, None].expand_as(group_labels)[scored]))
+        logits, targets, rows = (torch.cat(p) for p in zip(*parts))
         token_loss = F.cross_entropy(logits, targets, reduction="none")
-        rows = torch.arange(len(batch.tasks), device=device)[:, None].expand_as(labels)[scored]
         row_weights = torch.tensor([(task_weights or {}).get(t, 1.0) for t in batch.tasks], device=device)
         weights = row_weights[rows]
         norm = weights.sum().clamp_min(1e-8)
@@ -383,7 +398,7 @@ def build_model(cfg: ModelConfig, registry: "Registry", layout: VocabLayout | No
         layout = VocabLayout.create(text_size, cfg.tasks or registry.tasks(), cfg.codec_size).with_tasks(extra_tasks)
     tasks = {name: registry.task(name) for name in layout.tasks}
     backbone.resize_vocab(layout.size)
-    return LauraGPT(encoder, backbone, layout, tasks, cfg.ctc_weight, cfg.ctc_embed)
+    return LauraGPT(encoder, backbone, layout, tasks, cfg.ctc_weight, cfg.ctc_embed, cfg.length_groups)
 
 
 def resolved_config(model: LauraGPT, cfg: ModelConfig) -> ModelConfig:

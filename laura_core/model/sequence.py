@@ -74,3 +74,28 @@ def build_sequence(
         is_audio = is_audio + [False] * (len(tgt) + 1)
         loss = loss + [True] * (len(tgt) + 1)
     return PromptSequence(tuple(ids), tuple(is_audio), tuple(loss), len(prompt))
+
+
+def length_groups(lengths: Sequence[int], max_groups: int, overhead: int = 256) -> list[list[int]]:
+    """Row indices of a batch split into at most ``max_groups`` groups of like length, each to run padded
+    to its own longest row: the split (of the rows sorted by length) that costs the fewest positions,
+    rows times longest row summed over groups, counting ``overhead`` positions for each group."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    n, groups = len(order), max(1, min(max_groups, len(order)))
+    # cost[g][j]: the first j sorted rows in g groups; start[g][j]: where the last of those groups starts
+    cost = [[float("inf")] * (n + 1) for _ in range(groups + 1)]
+    start = [[0] * (n + 1) for _ in range(groups + 1)]
+    cost[0][0] = 0
+    for g in range(1, groups + 1):
+        for j in range(1, n + 1):
+            for i in range(g - 1, j):
+                c = cost[g - 1][i] + (j - i) * lengths[order[j - 1]] + overhead
+                if c < cost[g][j]:
+                    cost[g][j], start[g][j] = c, i
+    g = min(range(1, groups + 1), key=lambda k: cost[k][n])
+    out, j = [], n
+    while g > 0:
+        i = start[g][j]
+        out.append(order[i:j])
+        g, j = g - 1, i
+    return out[::-1]

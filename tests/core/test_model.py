@@ -68,6 +68,25 @@ def test_padded_batch_equals_items_alone(tiny):
         assert together[it.task].tokens == alone.tokens == len(it.target) + 1
 
 
+def test_length_groups_give_the_loss_and_gradients_of_one_padded_batch(registry):
+    torch.manual_seed(0)
+    model = build_model(load_model_config("tiny"), registry)
+    items = mixed_items(model) + mixed_items(model, seed=1)
+    batch = model.collate(items)
+    results = []
+    for groups in (1, 4):
+        model.length_groups = groups
+        model.zero_grad()
+        out = model(batch)
+        out.loss.backward()
+        grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        results.append((out, grads))
+    (one, g1), (four, g4) = results
+    assert four.loss.item() == pytest.approx(one.loss.item(), rel=1e-5)
+    assert torch.allclose(g4, g1, rtol=1e-4, atol=1e-6)
+    assert {t: (s.tokens, s.correct) for t, s in four.stats.items()} == {t: (s.tokens, s.correct) for t, s in one.stats.items()}
+
+
 def test_kv_cache_decoding_equals_recomputation(tiny):
     model, _ = tiny
     prompts = [Item(it.task, it.source) for it in mixed_items(model, seed=1)]

@@ -1,6 +1,6 @@
 import pytest
 
-from laura_core.model.sequence import IGNORE_INDEX, build_sequence
+from laura_core.model.sequence import IGNORE_INDEX, build_sequence, length_groups
 from laura_core.model.vocab import VocabLayout
 from laura_core.task import Modality
 
@@ -64,3 +64,15 @@ def test_a_prefix_is_given_output_and_never_learned():
     assert inference.ids == seq.ids[:5] and inference.prompt_length == 5 and not any(inference.loss_mask)
     with pytest.raises(ValueError, match="prefix ids not of the codec output range"):
         build_sequence(L, "tts", Modality.CODEC, source=[1], target=codes, prefix=[3])
+
+
+def test_length_groups_split_rows_of_like_length_at_the_least_padded_cost():
+    lengths = [10, 200, 12, 190, 50, 11]
+    groups = length_groups(lengths, 4, overhead=64)
+    assert sorted(i for g in groups for i in g) == list(range(6))  # every row once
+    # short, middle and long rows apart: 3*12 + 50 + 2*200 + 3*64 beats every other split
+    assert [sorted(g) for g in groups] == [[0, 2, 5], [4], [1, 3]]
+    assert length_groups(lengths, 1) == [sorted(range(6), key=lengths.__getitem__)]
+    assert length_groups([7, 7, 7], 4) == [[0, 1, 2]]  # equal rows: one group, no overhead to pay
+    # a high per-group overhead keeps the batch whole
+    assert len(length_groups(lengths, 4, overhead=10_000)) == 1
