@@ -4,10 +4,14 @@
 1. laura's training step against a plain transformers loop on the same model and batch: the GPT of
    `--gpt` (Qwen2 layout) on text-to-text items, laura's collate + forward + backward + AdamW step
    against transformers' Qwen2ForCausalLM (the same weights, exported by the backbone) with
-   input_ids, attention_mask and labels masked alike, both under bf16 autocast (`--precision`). The
-   two alternate step by step after a warm-up, for `--compare-steps` steps each; the median and
-   spread of tokens/s and their ratio are printed, so machine noise hits both alike, and the second
-   half of the run against the first (steady state: a run that slows as it goes shows there).
+   input_ids, attention_mask and labels masked alike, both under bf16 autocast (`--precision`); and
+   laura's step on the batch padded whole (`length_groups=1`) beside its default (rows of like
+   length in groups, each padded to its own longest). The three alternate step by step after a
+   warm-up, for `--compare-steps` steps each; the median and spread of tokens/s and their ratios are
+   printed, so machine noise hits all alike, and the second half of the run against the first
+   (steady state: a run that slows as it goes shows there). Twice: items of `--length`/2 to
+   `--length` positions, and mixed as a multi-task batch is (a quarter of them 2-2.5 times
+   `--length`, as tts rows of codec frames are among text rows; `--mixed-steps`).
 2. The `small` LauraGPT on asr batches: duration-bucketed batches (laura's sampler) vs fixed-size
    batches of the same data (lhotse's SimpleCutSampler, the size set so batches hold the same audio
    on average).
@@ -21,7 +25,7 @@ bucketing. `--json PATH` writes the figures.
 The data is synthesised: `--cuts` asr utterances of 1-15 s of noise with a transcript whose length
 follows the duration (throughput does not depend on what the audio says).
 
-usage: python bench/train.py [--compare-steps 60] [--gpt 384x6] [--steps 12] [--cuts 240] [--max-duration 60]
+usage: python bench/train.py [--compare-steps 60] [--mixed-steps 30] [--gpt 384x6] [--steps 12] [--cuts 240] [--max-duration 60]
                              [--json out.json]
 """
 from __future__ import annotations
@@ -39,6 +43,7 @@ import torch
 from harness import Timing, describe, machine
 from laura_core.data.batches import DataConfig, PaddingStats, cut_to_item, make_sampler, padding_efficiency
 from laura_core.model.lauragpt import build_model, load_model_config
+from laura_core.model.sequence import length_groups
 from laura_core.registry import get_registry
 
 RATE = 16000
@@ -85,14 +90,31 @@ def run(batches, model, task, tokenizer, steps: int) -> dict:
         opt.step()
         seconds += time.perf_counter() - start
         durations.add([c.duration for c in cuts])
-        real, padded = real + int(batch.mask.sum()), padded + batch.mask.numel()
+        real, padded = real + int(batch.mask.sum()), padded + computed_positions(model, batch)
     return {"steps": steps, "tokens_per_s": real / seconds, "step_padding_efficiency": durations.ratio,
             "position_efficiency": real / padded, "seconds": seconds}
 
 
+def computed_positions(model, batch) -> int:
+    """Positions the GPT computes for a training batch: each group of rows padded to its longest."""
+    lengths = batch.mask.sum(1).tolist()
+    return sum(len(g) * max(lengths[i] for i in g) for g in length_groups(lengths, model.length_groups))
+
+
+def item_lengths(batch: int, length: int, mixed: bool, gen: torch.Generator) -> list[int]:
+    """Positions of each item: ``length``/2 to ``length``; ``mixed``: a quarter of them 2-2.5 times that."""
+    lengths = torch.randint(length // 2, length + 1, (batch,), generator=gen)
+    if mixed:
+        long = torch.randperm(batch, generator=gen)[: batch // 4]
+        lengths[long] = torch.randint(2 * length, 5 * length // 2 + 1, (len(long),), generator=gen)
+    return lengths.tolist()
+
+
 def compare_with_transformers(registry, gpt: str, steps: int, batch: int, length: int, precision: str,
-                              seed: int) -> dict:
-    """Tokens/s of laura's LM step and of a plain transformers loop on the same GPT and batches."""
+                              seed: int, mixed: bool = False) -> dict:
+    """Tokens/s of laura's LM step (and of it on one padded batch) and of a plain transformers loop on
+    the same GPT and batches."""
+    import copy
     import statistics
     import tempfile
 
@@ -115,7 +137,7 @@ def compare_with_transformers(registry, gpt: str, steps: int, batch: int, length
     for _ in range(steps + 2):
         items = [Item("mt", torch.randint(0, 1024, (int(n) // 2,), generator=gen),
                       torch.randint(0, 1024, (int(n) - int(n) // 2 - 2,), generator=gen))
-                 for n in torch.randint(length // 2, length + 1, (batch,), generator=gen)]
+                 for n in item_lengths(batch, length, mixed, gen)]
         collated = model.collate(items)
         batches.append(collated)
     dtype = {"bf16": torch.bfloat16, "fp32": None}[precision]
@@ -123,12 +145,17 @@ def compare_with_transformers(registry, gpt: str, steps: int, batch: int, length
     def autocast():
         return torch.autocast("cpu", dtype=dtype) if dtype else torch.autocast("cpu", enabled=False)
 
-    def laura_step(opt, b):
-        with autocast():
-            loss = model(b).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+    padded = copy.deepcopy(model)
+    padded.length_groups = 1
+
+    def laura_step(net):
+        def step(opt, b):
+            with autocast():
+                loss = net(b).loss
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        return step
 
     def transformers_step(opt, b):
         ids = b.ids.clone()
@@ -140,12 +167,13 @@ def compare_with_transformers(registry, gpt: str, steps: int, batch: int, length
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    systems = {"laura": (laura_step, torch.optim.AdamW(model.parameters(), lr=1e-4)),
+    systems = {"laura": (laura_step(model), torch.optim.AdamW(model.parameters(), lr=1e-4)),
+               "laura_padded": (laura_step(padded), torch.optim.AdamW(padded.parameters(), lr=1e-4)),
                "transformers": (transformers_step, torch.optim.AdamW(reference.parameters(), lr=1e-4))}
     times: dict[str, list[float]] = {name: [] for name in systems}
     positions = [int(b.mask.sum()) for b in batches]
     for i, b in enumerate(batches):
-        order = list(systems) if i % 2 == 0 else list(reversed(systems))  # alternate who goes first
+        order = list(systems)[i % 3:] + list(systems)[:i % 3]  # each system goes first in turn
         for name in order:
             step, opt = systems[name]
             start = time.perf_counter()
@@ -159,14 +187,18 @@ def compare_with_transformers(registry, gpt: str, steps: int, batch: int, length
                   "second_half_vs_first": statistics.median(t[len(t) // 2:]) / statistics.median(t[: len(t) // 2])}
            for name, t in times.items()}
     out["ratio"] = out["laura"]["median_tokens_per_s"] / out["transformers"]["median_tokens_per_s"]
+    out["groups_vs_padded"] = out["laura"]["median_tokens_per_s"] / out["laura_padded"]["median_tokens_per_s"]
+    out["position_efficiency"] = sum(positions) / sum(b.mask.numel() for b in batches)  # of one padded batch
+    out["position_efficiency_groups"] = sum(positions) / sum(computed_positions(model, b) for b in batches)
     out["setup"] = {"gpt": gpt, "batch": batch, "max_length": length, "precision": precision, "steps": steps,
-                    "parameters": sum(p.numel() for p in model.backbone.parameters())}
+                    "mixed": mixed, "parameters": sum(p.numel() for p in model.backbone.parameters())}
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--compare-steps", type=int, default=60, help="timed steps of each system in part 1 (0: skip)")
+    ap.add_argument("--mixed-steps", type=int, default=30, help="timed steps of each system on mixed lengths (0: skip)")
     ap.add_argument("--gpt", default="384x6", help="part 1's GPT: WIDTHxLAYERS (heads of 64)")
     ap.add_argument("--batch", type=int, default=32, help="part 1's items per batch")
     ap.add_argument("--length", type=int, default=100, help="part 1's longest item (positions)")
@@ -183,17 +215,24 @@ def main() -> None:
     registry = get_registry()
     summary = {"machine": machine()}
     print(describe(summary["machine"]))
-    if args.compare_steps:
-        summary["vs_transformers"] = vs = compare_with_transformers(
-            registry, args.gpt, args.compare_steps, args.batch, args.length, args.precision, args.seed)
+    for key, steps, mixed in (("vs_transformers", args.compare_steps, False),
+                              ("vs_transformers_mixed", args.mixed_steps, True)):
+        if not steps:
+            continue
+        summary[key] = vs = compare_with_transformers(
+            registry, args.gpt, steps, args.batch, args.length, args.precision, args.seed, mixed)
+        shape = (f"a quarter of them {2 * args.length}-{5 * args.length // 2} positions, the rest "
+                 f"{args.length // 2}-{args.length}" if mixed else f"of {args.length // 2}-{args.length} positions")
         print(f"LM training step, GPT {args.gpt} ({vs['setup']['parameters'] / 1e6:.1f}M), {args.batch} text items "
-              f"of <= {args.length} positions, {args.precision}, {args.compare_steps} alternating steps each "
-              f"after 2 untimed")
-        for name in ("laura", "transformers"):
+              f"{shape} (real / computed positions {vs['position_efficiency']:.2f} padded whole, "
+              f"{vs['position_efficiency_groups']:.2f} in groups), {args.precision}, "
+              f"{steps} alternating steps each after 2 untimed")
+        for name, label in (("laura", "laura"), ("laura_padded", "laura, batch padded whole"),
+                            ("transformers", "transformers")):
             r = vs[name]
-            print(f"  {name:<13} {r['median_tokens_per_s']:>8.0f} tokens/s (median; {r['min']:.0f}-{r['max']:.0f}, "
+            print(f"  {label:<27} {r['median_tokens_per_s']:>8.0f} tokens/s (median; {r['min']:.0f}-{r['max']:.0f}, "
                   f"+-{r['spread'] * 100:.0f}%); second half / first half {r['second_half_vs_first']:.2f}")
-        print(f"  laura / transformers = {vs['ratio']:.2f}x")
+        print(f"  laura / transformers = {vs['ratio']:.2f}x; laura / laura padded whole = {vs['groups_vs_padded']:.2f}x")
     if not args.steps:
         return _write(args.json, summary)
     task = registry.task("asr")

@@ -187,29 +187,37 @@ def _decode(backbone: Backbone, prompt: Prompt, eos_id: int, options: DecodeOpti
     out = torch.full((batch, limit), eos_id, dtype=torch.long, device=device)
     columns = torch.full((batch, limit), eos, dtype=torch.long, device=device)
     repeats = options.no_repeat_ngram_size > 0 or options.repetition_penalty != 1.0
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
     lengths = torch.zeros(batch, dtype=torch.long, device=device)
     max_new = prompt.max_new.clamp(max=limit)
+    rows = torch.arange(batch, device=device)  # the rows still decoding, in the decoder's order
     for t in range(limit):
         if t < options.min_new_tokens:
             logits[:, eos] = float("-inf")
         if repeats:
-            logits = penalise_repeats(logits, columns[:, :t], eos, options)
+            logits = penalise_repeats(logits, columns[rows, :t], eos, options)
         if options.strategy == "greedy":
             if scorer is not None:
                 logits = scorer.rescore(torch.log_softmax(logits, -1))
             column = logits.argmax(-1)
-            if scorer is not None:
-                scorer.advance(torch.arange(batch, device=device), column)
         else:
             probs = torch.softmax(filter_logits(logits / options.temperature, options.top_k, options.top_p), -1)
             column = sample(probs, generator)
-        ids = vocab[column].masked_fill(done, eos_id)
-        out[:, t], columns[:, t] = ids, column
-        lengths += (~done).long()
-        done |= (ids == eos_id) | (lengths >= max_new)
-        if bool(done.all()) or t == limit - 1:
+        ids = vocab[column]
+        out[rows, t], columns[rows, t] = ids, column
+        lengths[rows] += 1
+        finished = (ids == eos_id) | (lengths[rows] >= max_new[rows])
+        if bool(finished.all()) or t == limit - 1:
             break
+        going = (~finished).nonzero().squeeze(1)
+        if scorer is not None:
+            scorer.advance(going, column[going])
+        if len(going) < len(rows):
+            # Finished rows leave the batch, so the rest no longer pay for them (sampled outputs end
+            # at very different lengths). A row's generator goes with it.
+            decoder.reorder(going)
+            rows, ids = rows[going], ids[going]
+            if generator is not None and not isinstance(generator, torch.Generator):
+                generator = [generator[i] for i in going.tolist()]
         logits = decoder.step(ids)
     return [row[: int(n)][row[: int(n)] != eos_id].tolist() for row, n in zip(out, lengths)]
 

@@ -7,7 +7,8 @@
 """
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+import hashlib
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -50,3 +51,28 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine similarity of two ``[N, D]`` arrays."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+
+
+class ContentMemo:
+    """A judge's results kept by its settings and each waveform's content, for the life of the process:
+    ``laura score --dir`` scores several folders against the same references and prompts, and a subset
+    of a folder again. Emptied whole when it would hold more than ``max_items``."""
+
+    def __init__(self, max_items: int):
+        self.max_items = max_items
+        self._known: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def get(self, settings: str, waves: Sequence[np.ndarray],
+            compute: Callable[[list[np.ndarray]], Sequence[Any]]) -> list[Any]:
+        """One result per wave: kept ones as kept, the others from ``compute`` (each distinct one once)."""
+        keys = [f"{settings}:{hashlib.blake2b(np.ascontiguousarray(w).tobytes(), digest_size=16).hexdigest()}"
+                for w in waves]
+        new = {k: w for k, w in zip(keys, waves) if k not in self._known}
+        if len(self._known) + len(new) > self.max_items:
+            self._known.clear()
+            new = dict(zip(keys, waves))
+        self._known.update(zip(new, compute(list(new.values()))))
+        return [self._known[k] for k in keys]

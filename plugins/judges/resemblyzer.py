@@ -16,6 +16,7 @@ import torch
 
 from laura_core import hookimpl
 from laura_core.errors import ConfigError
+from laura_core.scoring.judge import ContentMemo
 from laura_core.scoring.metrics.audio import is_silent
 
 
@@ -25,8 +26,7 @@ class ResemblyzerJudge:
     (the model, the references, the codec's resynthesis) against the same references and prompts."""
 
     sample_rate = 16000
-    _known: dict[str, np.ndarray] = {}  # content digest -> embedding, shared by every instance
-    MAX_KNOWN = 20000  # about 20 MB of embeddings
+    _known = ContentMemo(20_000)  # embeddings (about 20 MB) by content, shared by every instance
 
     def __init__(self):
         try:
@@ -48,15 +48,8 @@ class ResemblyzerJudge:
             return self._embed(waves)
 
     def _embed(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        out = []
-        for wave in waves:
-            wave = np.ascontiguousarray(wave, dtype=np.float32)
-            key = f"{self._hash}:{hashlib.blake2b(wave.tobytes(), digest_size=16).hexdigest()}"
-            if key not in self._known:
-                if len(self._known) >= self.MAX_KNOWN:
-                    self._known.clear()
-                self._known[key] = self._embed_one(wave)
-            out.append(self._known[key])
+        waves = [np.ascontiguousarray(w, dtype=np.float32) for w in waves]
+        out = self._known.get(self._hash, waves, lambda new: [self._embed_one(w) for w in new])
         return np.stack(out) if out else np.zeros((0, 256), np.float32)
 
     def _embed_one(self, wave: np.ndarray) -> np.ndarray:

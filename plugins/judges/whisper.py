@@ -23,6 +23,7 @@ import numpy as np
 
 from laura_core import hookimpl
 from laura_core.errors import ConfigError
+from laura_core.scoring.judge import ContentMemo
 from laura_core.scoring.metrics.audio import is_silent
 from laura_plugins.whisper_models import resolve
 
@@ -37,8 +38,7 @@ def file_digest(path: Path) -> str:
 
 class WhisperJudge:
     sample_rate = 16000
-    _known: dict[str, str] = {}  # settings and content digest -> transcript, shared by every instance
-    MAX_KNOWN = 100000
+    _known = ContentMemo(100_000)  # transcripts by settings and content, shared by every instance
 
     def __init__(self, model_dir: str = "base", language: str = "en", beam_size: int = 5,
                  compute_type: str = "float32", workers: int = 0, cpu_threads: int = 1):
@@ -63,15 +63,13 @@ class WhisperJudge:
 
     def transcribe(self, waves: Sequence[np.ndarray]) -> list[str]:
         waves = [np.ascontiguousarray(w, dtype=np.float32) for w in waves]
-        settings = self.identity()  # the model and every setting that shapes a transcript
-        keys = [f"{settings}:{hashlib.blake2b(w.tobytes(), digest_size=16).hexdigest()}" for w in waves]
-        new = {k: w for k, w in zip(keys, waves) if k not in self._known}
-        if len(self._known) + len(new) > self.MAX_KNOWN:
-            self._known.clear()
-            new = dict(zip(keys, waves))
-        with ThreadPoolExecutor(self.workers) as pool:
-            self._known.update(zip(new, pool.map(self._transcribe_one, new.values())))
-        return [self._known[k] for k in keys]
+
+        def transcribe_new(new: list[np.ndarray]) -> list[str]:
+            with ThreadPoolExecutor(self.workers) as pool:
+                return list(pool.map(self._transcribe_one, new))
+
+        # Keyed by identity(): the model and every setting that shapes a transcript.
+        return self._known.get(self.identity(), waves, transcribe_new)
 
     def _transcribe_one(self, wave: np.ndarray) -> str:
         if is_silent(wave):  # Whisper, too, hallucinates words in silence

@@ -114,6 +114,35 @@ def test_per_item_generators_make_samples_independent_of_the_batch(tiny):
         model.generate(prompts, warm, warm, generator=gens([0, 1]))
 
 
+def test_finished_rows_leave_the_batch_and_each_row_decodes_as_it_would_alone(tiny, monkeypatch):
+    from laura_core.model import generation
+
+    model, _ = tiny
+    items = [Item(it.task, it.source) for it in mixed_items(model, seed=5) if model.outputs[it.task] is Modality.CODEC]
+    batch = model.collate(items * 2, left_pad=True)
+    ranges = model.layout.output_ranges(Modality.CODEC)
+    limits = [2, 7, 4, 9][: len(batch.tasks)]
+    # eos never drawn (min_new_tokens): each row ends at its own limit
+    opts = DecodeOptions(strategy="sample", top_k=50, temperature=2.0, max_new_tokens=9, min_new_tokens=9)
+    sizes = []
+    step = generation.Decoder.step
+    monkeypatch.setattr(generation.Decoder, "step", lambda self, ids: sizes.append(len(ids)) or step(self, ids))
+    with torch.inference_mode():
+        embeds = model.embed(batch)
+
+        def run(rows):
+            prompt = generation.Prompt(embeds[rows], batch.mask[rows], ranges, torch.tensor([limits[r] for r in rows]))
+            return generation.decode(model.backbone, prompt, model.layout.eos_id, opts,
+                                     [torch.Generator().manual_seed(r) for r in rows])
+
+        together = run(list(range(len(limits))))
+        shrinking = list(sizes)
+        alone = [run([r])[0] for r in range(len(limits))]
+    assert together == alone and [len(out) for out in together] == limits
+    # Each row stops being fed once it is done: the batch shrinks as the limits pass.
+    assert shrinking == [sum(n > t for n in limits) for t in range(1, max(limits))]
+
+
 def test_silent_text_ids_are_never_emitted(tiny):
     model, _ = tiny
     prompts = [Item(it.task, it.source) for it in mixed_items(model, seed=4)

@@ -1,9 +1,11 @@
 import json
 
 import jiwer
+import numpy as np
 import pytest
 
 from laura_core.errors import DataError
+from laura_core.scoring.judge import ContentMemo
 from laura_core.scoring.score import score_dir, score_files
 from tests.conftest import write_jsonl, write_wav
 
@@ -90,3 +92,18 @@ def test_relative_audio_resolves_against_the_jsonl_folder(tmp_path, registry, sp
     hyp = write_jsonl(tmp_path / "sys" / "hyp.jsonl", [{"id": "n1", "audio": "clean/n1.wav"}])
     report = score_files(registry.task("se"), ref, hyp, registry)
     assert report.metrics["stoi"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_content_memo_computes_each_content_once_per_settings_and_empties_when_full():
+    memo, calls = ContentMemo(max_items=3), []
+
+    def compute(waves):
+        calls.append(len(waves))
+        return [float(w.sum()) for w in waves]
+
+    a, b, c = (np.full(4, v, np.float32) for v in (1.0, 2.0, 3.0))
+    assert memo.get("s", [a, b, a.copy()], compute) == [4.0, 8.0, 4.0] and calls == [2]
+    assert memo.get("s", [b, a], compute) == [8.0, 4.0] and calls == [2, 0]  # all kept
+    assert memo.get("other settings", [a], compute) == [4.0] and calls == [2, 0, 1] and len(memo) == 3
+    # One more would pass max_items: emptied, and the call's waves computed again.
+    assert memo.get("s", [c, a], compute) == [12.0, 4.0] and calls[-1] == 2 and len(memo) == 2

@@ -6,6 +6,7 @@ import pesq
 import pystoi
 import pytest
 
+from laura_core.scoring.judge import ContentMemo
 from laura_core.scoring.metrics.audio import MCDOptions, _all_pass_alpha, mcd_dtw, si_sdr
 from laura_core.scoring.score import score_files
 from laura_example_plugin import pcm_key
@@ -114,12 +115,12 @@ def test_whisper_judge_hears_speech_and_names_itself(registry, tmp_path, monkeyp
     subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(tmp_path / "slt.wav")], check=True)
     judge = registry.create("judge", "whisper", workers=2)  # the default: Whisper base
     cls = type(judge)
-    monkeypatch.setattr(cls, "_known", {})
+    monkeypatch.setattr(cls, "_known", ContentMemo(1000))
     speech = read_audio(tmp_path / "slt.wav", RATE)[0]
     silence, words, short = judge.transcribe([np.zeros(RATE, np.float32), speech, speech[: RATE]])
     assert silence == "" and judge.workers == 2
     # In the order given, as one worker hears them one by one (nothing kept from the call before).
-    monkeypatch.setattr(cls, "_known", {})
+    monkeypatch.setattr(cls, "_known", ContentMemo(1000))
     alone = registry.create("judge", "whisper", workers=1)
     assert alone.transcribe([speech[: RATE], speech]) == [short, words]
     # Kept by content and settings: the same recordings again are not transcribed again; other
@@ -194,7 +195,7 @@ def test_speaker_judge_embeds_each_recording_once(tmp_path, registry, monkeypatc
     pytest.importorskip("resemblyzer")
     judge = registry.create("speaker_judge", "resemblyzer")
     cls = type(judge)
-    monkeypatch.setattr(cls, "_known", {})
+    monkeypatch.setattr(cls, "_known", ContentMemo(1000))
     calls = []
     embed_one = cls._embed_one
     monkeypatch.setattr(cls, "_embed_one", lambda self, wave: calls.append(len(wave)) or embed_one(self, wave))

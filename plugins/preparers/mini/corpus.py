@@ -18,7 +18,7 @@ from laura_plugins.preparers.mini.render import render_all
 from laura_plugins.preparers.mini.splits import Splitter
 
 BUILDERS = {"asr": asr, "s2tt": s2tt, "mt": mt, "tts": tts, "se": se, "aac": aac, "ser": ser, "slu": slu}
-RECIPE = 5  # bump when a change to the builders changes what a config produces
+RECIPE = 6  # bump when a change to the builders changes what a config produces
 STAMP = "mini.json"  # the recipe and config of the corpus in a folder
 
 

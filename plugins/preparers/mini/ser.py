@@ -1,7 +1,8 @@
 """SER: English sentences spoken in four emotions by espeak-ng voices. Each emotion is a prosody
 preset (pitch, pitch range, rate, loudness) with a little random spread, and every sentence is spoken
 in all four by one voice, so the label is in the sound, never in the words. Voices are dealt out per
-split: dev and test speakers are unseen in training."""
+split: dev and test speakers are unseen in training, which also has 47 voices of its own
+(``SER_TRAIN_VOICES``)."""
 from __future__ import annotations
 
 import math
@@ -11,7 +12,7 @@ import numpy as np
 from laura_core.manifest import SPLITS
 from laura_plugins.preparers.mini.context import Context
 from laura_plugins.preparers.mini.cuts import Utterance
-from laura_plugins.preparers.mini.speech import ESPEAK_VOICES, NEUTRAL, Prosody
+from laura_plugins.preparers.mini.speech import ESPEAK_VOICES, NEUTRAL, SER_TRAIN_VOICES, Prosody
 from laura_plugins.preparers.mini.utterances import spoken_utterance
 
 EMOTIONS = {
@@ -37,6 +38,7 @@ def build(ctx: Context) -> dict[str, list[Utterance]]:
     per_split = {s: math.ceil(n / len(EMOTIONS)) for s, n in ctx.counts().items()}
     chosen = ctx.pick(sentences, str, per_split)
     voices = ctx.deal(ESPEAK_VOICES)
+    voices["train"] = voices["train"] + list(SER_TRAIN_VOICES)
     out = {}
     for split in SPLITS:
         out[split] = []
