@@ -99,9 +99,13 @@ class KVCache:
         self.length += n
 
     def reorder(self, index: torch.Tensor) -> None:
-        """Keep batch rows ``index`` (beam search): ``keys[:, b] <- keys[:, index[b]]``."""
-        self.keys = self.keys.index_select(1, index)
-        self.values = self.values.index_select(1, index)
+        """Keep batch rows ``index`` (beam search, rows that are done): ``keys[:, b] <- keys[:, index[b]]``.
+        Only the filled positions are copied (the rest is written before it is read)."""
+        for name in ("keys", "values"):
+            old = getattr(self, name)
+            new = old.new_empty((old.shape[0], len(index), *old.shape[2:]))
+            new.narrow(3, 0, self.length).copy_(old.narrow(3, 0, self.length).index_select(1, index))
+            setattr(self, name, new)
         self._split_layers()
 
 

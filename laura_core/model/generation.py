@@ -250,7 +250,7 @@ def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: Decode
     columns = torch.zeros_like(tokens)  # the same, as columns of the restricted logits
     repeats = options.no_repeat_ngram_size > 0 or options.repetition_penalty != 1.0
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
-    closed = [False] * batch
+    live = list(range(batch))  # the rows still searching, in the decoder's order (k beams each)
     for t in range(limit):
         if repeats:
             logits = penalise_repeats(logits, columns, eos_column, options)
@@ -259,47 +259,51 @@ def beam_search(backbone: Backbone, prompt: Prompt, eos_id: int, options: Decode
             logp[:, vocab_ids == eos_id] = float("-inf")
         if scorer is not None:
             logp = scorer.rescore(logp)
-        vocab = logp.shape[-1]
-        total = (scores.view(-1, 1) + logp).view(batch, k * vocab)
+        vocab, n = logp.shape[-1], len(live)
+        total = (scores.view(-1, 1) + logp).view(n, k * vocab)
         top_scores, top_index = total.topk(min(2 * k, k * vocab), dim=-1)  # 2k: room for beams that end here
         beam_of, token_of = top_index // vocab, vocab_ids[top_index % vocab]
-        new_scores = torch.full((batch, k), float("-inf"), device=logits.device)
-        # Closed rows keep their own (dead) beams so the cache layout stays intact.
-        new_rows = torch.arange(batch * k, device=logits.device).view(batch, k)
-        new_tokens = torch.full((batch, k), eos_id, dtype=torch.long, device=logits.device)
-        new_columns = torch.full((batch, k), eos_column, dtype=torch.long, device=logits.device)
+        new_scores = torch.full((n, k), float("-inf"), device=logits.device)
+        new_rows = torch.arange(n * k, device=logits.device).view(n, k)  # a dead beam keeps its own row
+        new_tokens = torch.full((n, k), eos_id, dtype=torch.long, device=logits.device)
+        new_columns = torch.full((n, k), eos_column, dtype=torch.long, device=logits.device)
         column_of = (top_index % vocab).tolist()
-        for b in range(batch):
+        going = []
+        for i, b in enumerate(live):
             kept = 0
-            for score, beam, tok, col in zip(top_scores[b].tolist(), beam_of[b].tolist(), token_of[b].tolist(),
-                                             column_of[b]):
-                if closed[b] or score == float("-inf") or kept == k:
+            for score, beam, tok, col in zip(top_scores[i].tolist(), beam_of[i].tolist(), token_of[i].tolist(),
+                                             column_of[i]):
+                if score == float("-inf") or kept == k:
                     break
-                row = b * k + beam
+                row = i * k + beam
                 at_limit = t + 1 >= int(max_new[row])
                 if tok == eos_id or at_limit:
                     hyp = tokens[row].tolist() + ([] if tok == eos_id else [tok])
                     finished[b].append((score / max(len(hyp), 1) ** options.length_penalty, hyp))
                     continue
-                new_scores[b, kept], new_rows[b, kept], new_tokens[b, kept] = score, row, tok
-                new_columns[b, kept] = col
+                new_scores[i, kept], new_rows[i, kept], new_tokens[i, kept] = score, row, tok
+                new_columns[i, kept] = col
                 kept += 1
-            if len(finished[b]) >= k or kept == 0:
-                closed[b] = True
-        if all(closed) or t == limit - 1:
+            if len(finished[b]) < k and kept > 0:
+                going.append(i)
+        if not going or t == limit - 1:
             break
-        index = new_rows.view(-1)
+        # A row whose search has ended leaves the batch with its beams: the others no longer pay for it.
+        keep = torch.tensor(going, device=logits.device)
+        index = new_rows[keep].view(-1)
         decoder.reorder(index)
         if scorer is not None:
-            scorer.advance(index, new_columns.view(-1))
+            scorer.advance(index, new_columns[keep].view(-1))
         max_new = max_new[index]
-        tokens = torch.cat([tokens[index], new_tokens.view(-1, 1)], dim=1)
-        columns = torch.cat([columns[index], new_columns.view(-1, 1)], dim=1)
-        scores = new_scores
-        logits = decoder.step(new_tokens.view(-1))
+        tokens = torch.cat([tokens[index], new_tokens[keep].view(-1, 1)], dim=1)
+        columns = torch.cat([columns[index], new_columns[keep].view(-1, 1)], dim=1)
+        scores = new_scores[keep]
+        live = [live[i] for i in going]
+        logits = decoder.step(new_tokens[keep].view(-1))
     results = []
     for b in range(batch):
         if not finished[b]:  # nothing ended: take the best live beam
-            finished[b].append((scores[b, 0].item(), tokens[b * k].tolist()))
+            i = live.index(b)
+            finished[b].append((scores[i, 0].item(), tokens[i * k].tolist()))
         results.append(max(finished[b], key=lambda s: s[0])[1])
     return results

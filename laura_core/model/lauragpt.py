@@ -55,6 +55,7 @@ class ModelConfig:
     ctc_embed: bool = False
     # training runs the GPT on at most this many groups of rows of like length (the same loss, less
     # padding: a batch's rows differ in length by task); 1 = the whole batch padded to its longest row
+    # (what sharded training, FSDP, always does)
     length_groups: int = 4
 
 

@@ -71,6 +71,8 @@ class Distributed:
 
             mesh = init_device_mesh(self.device.type, (self.world_size,))
             model.always_run_encoder = True  # see LauraGPT.embed: ranks without audio still run the encoder
+            # One pass through the GPT a step: every rank must gather each layer's shards as often as the others.
+            model.length_groups = 1
             for layer in model.backbone.layers:
                 fully_shard(layer, mesh=mesh)
             fully_shard(model, mesh=mesh)
