@@ -35,5 +35,5 @@ def test_train_bench_runs_and_length_groups_compute_fewer_positions_on_mixed_bat
         assert set(results[key]) >= {"laura", "laura_padded", "transformers", "ratio", "groups_vs_padded"}
     mixed = results["vs_transformers_mixed"]
     # A quarter of the rows 2-2.5 times as long: padded whole, under 0.6 of the positions are real; in groups, most.
-    assert mixed["position_efficiency"] < 0.6 and mixed["position_efficiency_groups"] > 0.8
+    assert mixed["position_efficiency"] < 0.6 and mixed["position_efficiency_groups"] > 0.75
     assert "laura / laura padded whole" in run.stdout
