@@ -27,7 +27,7 @@ def test_train_bench_runs_and_length_groups_compute_fewer_positions_on_mixed_bat
     out = tmp_path / "train.json"
     run = subprocess.run([sys.executable, str(BENCH / "train.py"), "--gpt", "64x1", "--compare-steps", "2",
                           "--mixed-steps", "2", "--batch", "16", "--length", "100", "--config", "tiny", "--steps", "2",
-                          "--cuts", "12", "--max-duration", "20", "--json", str(out)],
+                          "--cuts", "24", "--max-duration", "20", "--json", str(out)],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     results = json.loads(out.read_text())
