@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 import torch
 from omegaconf import MISSING
 
-from laura_core.data.prompts import PromptConfig, PromptPool, VoicePrompt
+from laura_core.data.prompts import PromptConfig, VoicePrompt, prompt_pools
 from laura_core.data.validate import ValidationOptions, codes_problem, filter_valid
 from laura_core.errors import ConfigError, DataError
 from laura_core.interfaces import Tokenizer
@@ -272,8 +272,8 @@ class LauraDataset(torch.utils.data.Dataset):
         if not 0.0 <= cfg.prompt.prob <= 1.0 or cfg.prompt.seconds <= 0:
             raise ConfigError(f"data.prompt: prob must be in [0, 1] and seconds > 0, got {cfg.prompt}")
         self.prompt_prob = cfg.prompt.prob
-        self.prompts = {spec.task: PromptPool(read_cuts(spec.manifest), cfg.prompt.seconds) for spec in cfg.tasks
-                        if cfg.prompt.prob > 0 and tasks[spec.task].prompt_field}
+        self.prompts = prompt_pools([spec for spec in cfg.tasks if tasks[spec.task].prompt_field],
+                                    cfg.prompt.seconds) if cfg.prompt.prob > 0 else {}
 
     def __getitem__(self, cuts: "CutSet") -> DataBatch:
         cuts = list(cuts)

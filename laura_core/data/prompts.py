@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from laura_core.manifest import CODES
+from laura_core.manifest import CODES, read_cuts
 
 
 @dataclass
@@ -66,6 +66,16 @@ class PromptPool:
         if other is None:
             return None
         return crop(other.custom[CODES], other.supervisions[0].text, other.duration, self.seconds)
+
+
+def prompt_pools(specs: Iterable, seconds: float, need_codes: bool = True) -> dict[str, PromptPool]:
+    """One pool per task of ``specs`` (data config entries: ``task``, ``manifest``) over all of its
+    manifests: a task listed twice (its corpus and a pretraining corpus) draws from both."""
+    manifests: dict[str, list] = defaultdict(list)
+    for spec in specs:
+        manifests[spec.task].append(spec.manifest)
+    return {task: PromptPool((cut for m in paths for cut in read_cuts(m)), seconds, need_codes)
+            for task, paths in manifests.items()}
 
 
 def pair_prompts(cuts: Sequence, seed: int = 0, field: str = "prompt") -> list:

@@ -25,7 +25,7 @@ from torch import nn
 
 from laura_core.audio import pad_waves
 from laura_core.data.batches import DataConfig, load_waveform, make_sampler, mix_tasks, text_ids
-from laura_core.data.prompts import PromptPool
+from laura_core.data.prompts import prompt_pools
 from laura_core.errors import ConfigError, DataError
 from laura_core.interfaces import Codec, TrainableCodec, Vocoder
 from laura_core.io import atomic_write_bytes, verify_if_saved_by_laura, write_json
@@ -179,8 +179,8 @@ class VocoderData(torch.utils.data.Dataset):
     def __init__(self, tasks, tokenizer, cfg: DataConfig, prompts: bool = False):
         self.tasks, self.tokenizer, self.sample_rate, self.seed = tasks, tokenizer, cfg.sample_rate, cfg.seed
         self.prompt_prob, self.prompt_seconds = cfg.prompt.prob, cfg.prompt.seconds
-        self.prompts = {spec.task: PromptPool(read_cuts(spec.manifest), cfg.prompt.seconds, need_codes=False)
-                        for spec in cfg.tasks if prompts and cfg.prompt.prob > 0 and tasks[spec.task].prompt_field}
+        self.prompts = prompt_pools([spec for spec in cfg.tasks if tasks[spec.task].prompt_field], cfg.prompt.seconds,
+                                    need_codes=False) if prompts and cfg.prompt.prob > 0 else {}
 
     def __getitem__(self, cuts) -> VocoderBatch:
         from laura_core.data.batches import TASK

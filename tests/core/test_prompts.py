@@ -8,7 +8,7 @@ import torch
 from lhotse import AudioSource, MonoCut, Recording, SupervisionSegment
 
 from laura_core.data.batches import prompted
-from laura_core.data.prompts import PromptPool, VoicePrompt, crop
+from laura_core.data.prompts import PromptPool, VoicePrompt, crop, prompt_pools
 from laura_core.model.generation import DecodeOptions
 from laura_core.model.lauragpt import Item
 from tests.core.test_model import codec_ids, mixed_items, text_ids, tiny  # noqa: F401
@@ -38,6 +38,26 @@ def test_prompts_come_from_another_utterance_of_the_same_speaker():
     assert {pool.draw(cuts[0], rng) for _ in range(5)} == {VoicePrompt((3, 4), "a two")}
     assert pool.draw(cuts[2], rng) is None  # B has no other utterance
     assert pool.draw(cuts[3], rng) is None  # no speaker, no prompt
+
+
+def test_a_task_listed_with_two_manifests_draws_prompts_from_both(tmp_path):
+    from types import SimpleNamespace
+
+    from lhotse import CutSet
+
+    corpus = [cut("a1", "A", [1], "a one", 1.0), cut("b1", "B", [2], "b one", 1.0)]
+    extra = [cut("a2", "A", [3], "a two", 1.0), cut("c1", "C", [4], "c one", 1.0)]
+    CutSet.from_cuts(corpus).to_file(tmp_path / "corpus.jsonl.gz")
+    CutSet.from_cuts(extra).to_file(tmp_path / "extra.jsonl.gz")
+    specs = [SimpleNamespace(task="tts", manifest=str(tmp_path / "corpus.jsonl.gz")),
+             SimpleNamespace(task="tts", manifest=str(tmp_path / "extra.jsonl.gz"))]
+    pools = prompt_pools(specs, seconds=3.0)
+    assert list(pools) == ["tts"]
+    rng = random.Random(0)
+    # A's utterances are split over the two manifests: each prompts with the other
+    assert pools["tts"].draw(corpus[0], rng) == VoicePrompt((3,), "a two")
+    assert pools["tts"].draw(extra[0], rng) == VoicePrompt((1,), "a one")
+    assert pools["tts"].draw(extra[1], rng) is None
 
 
 class Spelling:
