@@ -17,7 +17,7 @@ from laura_core.io import atomic_write_text
 # Thresholds are issue #12's: `make demo` (30 minutes on 2 cores) and the longer setting. tts decodes
 # with each test item's voice prompt (zero-shot, unseen speakers); no_prompt is the same model without
 # on the same items. A baseline not scored in a run is left out of its row.
-TTS_BASELINES = ["tts/reference", "tts/resynth", "no_prompt/tts/test"]
+TTS_BASELINES = ["tts/reference", "tts/resynth", "tts/vocoded", "no_prompt/tts/test"]
 UNSEEN_BASELINES = ["tts/reference_unseen", "no_prompt/tts/test_unseen"]  # the same, the unseen speakers alone
 ROWS = [
     ("asr", "decode/asr/test", "wer", "min", {"demo": 0.60, "long": 0.25}, []),
@@ -34,9 +34,9 @@ ROWS = [
     ("tts (unseen speakers)", "decode/tts/test_unseen", "wer", "min", {"demo": None, "long": None}, UNSEEN_BASELINES),
     ("tts (unseen speakers)", "decode/tts/test_unseen", "sim_prompt", "max", {"demo": None, "long": None},
      UNSEEN_BASELINES),
-    ("se", "decode/se/test", "pesq", "max", {"demo": "baseline", "long": "baseline"}, ["se/noisy", "se/resynth"]),
-    ("se", "decode/se/test", "stoi", "max", {"demo": None, "long": "baseline"}, ["se/noisy", "se/resynth"]),
-    ("se", "decode/se/test", "dnsmos_ovrl", "max", {"demo": None, "long": None}, ["se/noisy", "se/resynth"]),
+    ("se", "decode/se/test", "pesq", "max", {"demo": "baseline", "long": "baseline"}, ["se/noisy", "se/resynth", "se/vocoded"]),
+    ("se", "decode/se/test", "stoi", "max", {"demo": None, "long": "baseline"}, ["se/noisy", "se/resynth", "se/vocoded"]),
+    ("se", "decode/se/test", "dnsmos_ovrl", "max", {"demo": None, "long": None}, ["se/noisy", "se/resynth", "se/vocoded"]),
 ]
 
 
