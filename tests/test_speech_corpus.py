@@ -1,4 +1,4 @@
-"""egs/mini/local/speech_corpus.py: the speech the released vocoder and GPT are pretrained on holds no
+"""egs/mini/local/speech_corpus.py: the speech a vocoder or GPT is pretrained on outside the demo holds no
 sentence of the mini corpus's dev or test splits and no near-twin voice; its dev voices are unheard in
 its train split, and each dev utterance has a fixed prompt of its own speaker."""
 import gzip

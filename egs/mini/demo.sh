@@ -6,22 +6,18 @@
 #   2. validate every manifest
 #   3. train the text tokenizer on what every task reads and writes
 #   4. code the tts and se targets with the released codec (egs/mini/pretrained/codec_small_freq; FROM_SCRATCH=1
-#      trains one first, conf/codec_small_freq.yaml, about 35 minutes, and builds and codes the speech
-#      pretraining corpus, egs/mini/local/speech_corpus.py)
+#      trains one first, conf/codec_small_freq.yaml, about 35 minutes)
 #   5. the one-step vocoder: the released one (egs/mini/pretrained/vocoder_small) where it was trained
-#      with this codec and tokenizer, else trained on those codes (conf/vocoder_small.yaml; FROM_SCRATCH=1:
-#      conf/vocoder_speech.yaml, with the speech pretraining corpus)
+#      with this codec and tokenizer, else (and with FROM_SCRATCH=1) trained on those codes (conf/vocoder_small.yaml)
 #   6. train LauraGPT on all eight tasks (conf/lauragpt.yaml): Whisper-base's frozen encoder under a
-#      trained adapter, a CTC head, and a GPT that starts from the released pretrained one
-#      (egs/mini/pretrained/gpt_speech: text, then speech; where it was trained with this tokenizer;
-#      FROM_SCRATCH=1 pretrains one first, conf/gpt_text.yaml then conf/gpt_speech.yaml, about 2 hours);
-#      its learning curves go to $EXP/lm/curves.png
+#      trained adapter, a CTC head, and a GPT that starts from the released text-pretrained one
+#      (egs/mini/pretrained/gpt_text, where it was trained with this tokenizer; FROM_SCRATCH=1 pretrains one
+#      first, conf/gpt_text.yaml, about 70 minutes); its learning curves go to $EXP/lm/curves.png
 #   7. decode every test set with `laura infer` and score them all with `laura score` (tts: zero-shot, in
 #      the voice of each test item's prompt, an unseen speaker)
 #   8. the baselines (the same model without voice prompts among them, with the paired difference in
 #      similarity to the prompt speaker), and the table of scores, thresholds and baselines ($EXP/scores.md)
-# Sizes are demo-sized (env: STEPS, VALID_EVERY, VOCODER_STEPS, and CODEC_STEPS, GPT_STEPS, SPEECH_STEPS with
-# FROM_SCRATCH=1); the longer
+# Sizes are demo-sized (env: STEPS, VALID_EVERY, VOCODER_STEPS, CODEC_STEPS and GPT_STEPS with FROM_SCRATCH=1); the longer
 # setting of egs/mini/RESULTS.md is SETTING=long STEPS=4000 VALID_EVERY=1000 EXP=exp/mini_long.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,7 +31,6 @@ VALID_DECODE=${VALID_DECODE:-$([ "${SETTING:-demo}" = long ] && echo 40 || echo 
 VOCODER_STEPS=${VOCODER_STEPS:-300}
 CODEC_STEPS=${CODEC_STEPS:-8000}
 GPT_STEPS=${GPT_STEPS:-4000}
-SPEECH_STEPS=${SPEECH_STEPS:-3000}
 SETTING=${SETTING:-demo}
 # Scoring options of every decode and baseline. The demo judges tts with Whisper in int8 (1.8x faster than
 # float32 on 2 cores, WER within 0.01 on the mini references) and leaves out se's DNSMOS (0.7 s a clip)
@@ -73,22 +68,11 @@ for split in train dev test; do
   "$BIN/laura" codec encode --codec "$codec" "$DATA/tts/$split.jsonl.gz" "$CODED/tts/$split.jsonl.gz"
   "$BIN/laura" codec encode --codec "$codec" "$DATA/se/$split.jsonl.gz" "$CODED/se/$split.jsonl.gz" --field clean
 done
-if [ "${FROM_SCRATCH:-0}" = 1 ]; then
-  "$BIN/python" egs/mini/local/speech_corpus.py "$DATA" data/mini_speech
-  rm -rf data/mini_speech_coded
-  for split in train dev; do
-    "$BIN/laura" codec encode --codec "$codec" data/mini_speech/tts/$split.jsonl.gz data/mini_speech_coded/tts/$split.jsonl.gz
-  done
-fi
 
 stage "5. vocoder"
 vocoder=egs/mini/pretrained/vocoder_small
-if [ "${FROM_SCRATCH:-0}" = 1 ]; then
-  rm -rf "$EXP/vocoder"
-  "$BIN/laura" train egs/mini/conf/vocoder_speech.yaml exp_dir="$EXP/vocoder" codec.path="$codec" \
-    tokenizer.options.model="$EXP/tokenizer/tokenizer.model" log_every=100
-  vocoder=$(last_checkpoint "$EXP/vocoder")
-elif ! "$BIN/python" egs/mini/local/vocoder_fits.py "$vocoder" "$codec" "$EXP/tokenizer/tokenizer.model"; then
+if [ "${FROM_SCRATCH:-0}" = 1 ] || ! "$BIN/python" egs/mini/local/vocoder_fits.py "$vocoder" "$codec" \
+    "$EXP/tokenizer/tokenizer.model"; then
   echo "training a vocoder ($VOCODER_STEPS steps)"
   rm -rf "$EXP/vocoder"
   "$BIN/laura" train egs/mini/conf/vocoder_small.yaml exp_dir="$EXP/vocoder" codec.path="$codec" \
@@ -98,19 +82,15 @@ elif ! "$BIN/python" egs/mini/local/vocoder_fits.py "$vocoder" "$codec" "$EXP/to
 fi
 
 stage "6. LauraGPT on all eight tasks ($STEPS steps)"
-gpt=egs/mini/pretrained/gpt_speech
+gpt=egs/mini/pretrained/gpt_text
 if [ "${FROM_SCRATCH:-0}" = 1 ]; then
-  echo "pretraining the GPT on text ($GPT_STEPS steps), then on speech ($SPEECH_STEPS steps)"
+  echo "pretraining the GPT on text ($GPT_STEPS steps)"
   "$BIN/python" egs/mini/local/text_corpus.py "$DATA" data/mini_text
-  rm -rf "$EXP/gpt_text" "$EXP/gpt_text_release" "$EXP/gpt_speech" "$EXP/gpt_speech_release"
+  rm -rf "$EXP/gpt_text" "$EXP/gpt_text_release"
   "$BIN/laura" train egs/mini/conf/gpt_text.yaml exp_dir="$EXP/gpt_text" codec.path="$codec" \
     tokenizer.options.model="$EXP/tokenizer/tokenizer.model" max_steps="$GPT_STEPS"
   "$BIN/laura" release "$(last_checkpoint "$EXP/gpt_text")" "$EXP/gpt_text_release" --part backbone
-  "$BIN/laura" train egs/mini/conf/gpt_speech.yaml exp_dir="$EXP/gpt_speech" codec.path="$codec" \
-    tokenizer.options.model="$EXP/tokenizer/tokenizer.model" max_steps="$SPEECH_STEPS" valid_vocoder="$vocoder" \
-    init.backbone="$EXP/gpt_text_release/backbone.safetensors"
-  "$BIN/laura" release "$(last_checkpoint "$EXP/gpt_speech")" "$EXP/gpt_speech_release" --part backbone
-  gpt=$EXP/gpt_speech_release
+  gpt=$EXP/gpt_text_release
 fi
 init=()
 if "$BIN/python" egs/mini/local/backbone_fits.py "$gpt" "$EXP/tokenizer/tokenizer.model"; then

@@ -29,7 +29,7 @@ from laura_core.data.prompts import prompt_pools
 from laura_core.errors import ConfigError, DataError
 from laura_core.interfaces import Codec, TrainableCodec, Vocoder
 from laura_core.io import atomic_write_bytes, verify_if_saved_by_laura, write_json
-from laura_core.manifest import cut_to_record, field_recording, read_cuts
+from laura_core.manifest import cut_to_record, field_recording
 from laura_core.model.codec import load_codec, resolved_options, save_codec, vocoder_options
 from laura_core.model.lauragpt import MODEL_FILE, ModelOutput, TaskStats
 from laura_core.model.synthesis import voice_context

@@ -217,12 +217,12 @@ def test_the_mini_recipe_configs_load():
     text = load_train_config(conf / "gpt_text.yaml", ["exp_dir=exp/x"])  # pretrains lauragpt.yaml's very model
     assert text.model == cfg.model and text.tokenizer == cfg.tokenizer and text.codec == cfg.codec
     assert [t.task for t in text.data.tasks] == ["mt"]
-    speech = load_train_config(conf / "gpt_speech.yaml", ["exp_dir=exp/x"])  # and speaks, from the same model
+    speech = load_train_config(conf / "gpt_speech.yaml", ["exp_dir=exp/x"])  # the same model, on speech
     assert speech.model == cfg.model and speech.tokenizer == cfg.tokenizer and speech.codec == cfg.codec
     assert [t.task for t in speech.data.tasks] == ["tts", "mt"] and speech.data.prompt == cfg.data.prompt
-    released = load_train_config(conf / "vocoder_speech.yaml", ["exp_dir=exp/x"])  # the released vocoder's
-    assert (released.vocoder, released.codec, released.tokenizer) == (vocoder.vocoder, vocoder.codec, vocoder.tokenizer)
-    assert [t.manifest for t in vocoder.data.tasks] == [t.manifest for t in released.data.tasks][:2]
+    more = load_train_config(conf / "vocoder_speech.yaml", ["exp_dir=exp/x"])  # its model, and more speech
+    assert (more.vocoder, more.codec, more.tokenizer) == (vocoder.vocoder, vocoder.codec, vocoder.tokenizer)
+    assert [t.manifest for t in vocoder.data.tasks] == [t.manifest for t in more.data.tasks][:2]
 
 
 def test_validation_scores_decoded_samples_with_each_tasks_metrics(setup, tmp_path):

@@ -1,11 +1,11 @@
 #!/usr/bin/env python
-"""The speech corpus the mini recipe's vocoder and GPT are pretrained on (egs/mini/pretrained/vocoder_small
-and gpt_speech): English sentences the mini corpus does not hold, spoken by voices it does not hold.
+"""A speech pretraining corpus for the mini recipe's vocoder and GPT (egs/mini/conf/vocoder_speech.yaml,
+gpt_speech.yaml): English sentences the mini corpus does not hold, spoken by voices it does not hold.
 
 LauraGPT learns to speak from hundreds of hours; the mini corpus's tts has 960 training utterances, too
 few for the one-step vocoder to learn to fill in from the text what the first codec group lacks, or for
-the GPT to learn to speak, in a 30-minute demo. This corpus is what their released checkpoints learn
-from, once, outside the demo.
+the GPT to learn to speak, in a 30-minute demo. This corpus is what such components can learn from
+once, outside the demo (egs/mini/RESULTS.md, rows s1-s3, has what it gave so far).
 
 - Sentences: World English Bible verses of the 60 books the mini corpus does not use (as
   ``text_corpus.py``), tidied as the mini corpus tidies its own (``speakable``); a sentence is left
@@ -35,14 +35,14 @@ from laura_core.io import atomic_write_text
 from laura_plugins.preparers.mini.cuts import to_cut, write_cuts
 from laura_plugins.preparers.mini.render import render_all
 from laura_plugins.preparers.mini.sentences import english_pool
-from laura_plugins.preparers.mini.sources import BIBLE_MODULES, _book
+from laura_plugins.preparers.mini.sources import BIBLE_BOOKS, BIBLE_MODULES, _book
 from laura_plugins.preparers.mini.speech import (ACCENTS, CLEAN_VOICE, SER_TRAIN_VOICES, TTS_VOICES, VOICES, Voice,
                                                   generated_variant)
 from laura_plugins.preparers.mini.splits import text_key
 from laura_plugins.preparers.mini.utterances import spoken_utterance
 
 sys.path.insert(0, str(Path(__file__).parent))
-from text_corpus import CANON, held_out_texts  # noqa: E402
+from text_corpus import CANON, held_out_texts  # noqa: E402  (its neighbours here)
 
 FIRST_VOICE = 400  # past every generated voice of the mini corpus (tts 0-259, others 279-283, ser 300-347)
 SINGLE = 0.3  # of the sentences, said by flite slt
@@ -67,8 +67,6 @@ def candidates(count: int) -> list[Voice]:
 
 def sentences(held: set[str]) -> list[str]:
     """The speakable English verses of the books mini does not use, none of them held out by mini."""
-    from laura_plugins.preparers.mini.sources import BIBLE_BOOKS
-
     verses = []
     for book in CANON:
         if book in BIBLE_BOOKS or book == "Psalms":  # diatheke prints the WEB's Psalms garbled
@@ -79,7 +77,6 @@ def sentences(held: set[str]) -> list[str]:
 
 def check_voices(count: int, threshold: float) -> None:
     """Print the candidates within ``threshold`` of a voice of the mini corpus or of a kept candidate."""
-    sys.path.insert(0, str(Path(__file__).parent))
     from tts_voices import embed
 
     from laura_plugins.judges.resemblyzer import ResemblyzerJudge
