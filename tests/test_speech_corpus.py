@@ -59,4 +59,6 @@ def test_held_out_text_and_near_twins_stay_out_and_dev_voices_are_unheard(tmp_pa
         assert cut["custom"]["prompt_text"] == by_id[other["id"]]["supervisions"][0]["text"]
     audio, rate = sf.read(train[0]["recording"]["sources"][0]["source"])
     assert rate == 16000 and len(audio) == train[0]["recording"]["num_samples"] > 8000
-    assert "| train | 7 |" in (tmp_path / "out" / "README.md").read_text()
+    readme = (tmp_path / "out" / "README.md").read_text()
+    hours = sum(c["recording"]["num_samples"] for c in train) / 16000 / 3600
+    assert f"| train | 7 | {hours:.2f} |" in readme

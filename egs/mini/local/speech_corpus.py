@@ -32,6 +32,7 @@ import numpy as np
 
 from laura_core.data.prompts import pair_prompts
 from laura_core.io import atomic_write_text
+from laura_plugins.preparers.mini.audio import RATE
 from laura_plugins.preparers.mini.cuts import to_cut, write_cuts
 from laura_plugins.preparers.mini.render import render_all
 from laura_plugins.preparers.mini.sentences import english_pool
@@ -119,7 +120,7 @@ def build(data: Path, out: Path, voice_count: int, workers: int) -> None:
     samples = render_all((w for u in utts for w in u.wavs()), root, workers)
     write_cuts(out / "tts" / "train.jsonl.gz", [to_cut(u, root, samples) for u in sorted(train, key=lambda u: u.id)])
     write_cuts(out / "tts" / "dev.jsonl.gz", pair_prompts([to_cut(u, root, samples) for u in dev]))  # mini tts's protocol
-    hours = {split: sum(samples[u.audio.path] for u in part) / 16000 / 3600 for split, part in (("train", train), ("dev", dev))}
+    hours = {split: sum(samples[u.audio.path] for u in part) / RATE / 3600 for split, part in (("train", train), ("dev", dev))}
     lines = [f"# {out}: speech pretraining corpus (egs/mini/local/speech_corpus.py {data} {out} --voices {voice_count})", "",
              f"{len(texts)} sentences; {len(voices)} voices of our own ({len(NEAR_TWINS)} near-twins left out) and flite slt "
              f"({single} sentences).", "", "| split | utterances | hours |", "|---|---:|---:|",
